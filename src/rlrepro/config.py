@@ -1,0 +1,172 @@
+"""Loading, validating and resolving the workflow config.
+
+The same functions serve the Snakefile (which validates before building the DAG) and
+``python -m rlrepro.train --config ...`` (which resolves one run by hand).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Iterator
+
+import jsonschema
+import yaml
+
+from rlrepro.tabular import AGENTS, Budget, TabularConfig
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCHEMA_PATH = REPO_ROOT / "config" / "schema.yaml"
+
+PAPER_SCALE = {
+    "tabular": {"total_steps": 100_000, "seeds": 10, "eval_episodes": 30, "eval_max_steps": 100},
+}
+"""What each experiment kind ran at in the paper (papers.md); less than this is 'below paper scale'."""
+
+
+class ConfigError(ValueError):
+    """A config that cannot be run; the message names the key and what is allowed."""
+
+
+def load_config(*paths: str | Path) -> dict:
+    """Read YAML files and merge them left to right (nested mappings merge, the rest is replaced),
+    as Snakemake merges ``--configfile`` over the Snakefile's ``configfile``."""
+    config: dict = {}
+    for path in paths:
+        path = Path(path)
+        if not path.exists():
+            raise ConfigError(f"config file {path} does not exist")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"config file {path} is not valid YAML: {err}") from err
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {path} must hold a mapping at the top level")
+        config = merge(config, data)
+    return config
+
+
+def merge(base: dict, update: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _where(path) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def _allowed_keys(schema: dict, error: jsonschema.ValidationError) -> str:
+    sub = error.schema
+    if "$ref" in sub:
+        sub = _resolve_ref(schema, sub["$ref"])
+    keys = sorted(sub.get("properties", {}))
+    return f"; allowed keys: {', '.join(keys)}" if keys else ""
+
+
+def _resolve_ref(schema: dict, ref: str) -> dict:
+    node: Any = schema
+    for part in ref.lstrip("#/").split("/"):
+        node = node[part]
+    return node
+
+
+def validate_config(config: dict, schema_path: Path = SCHEMA_PATH) -> None:
+    """Raise :class:`ConfigError` listing every problem, each with its key path."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = []
+    for err in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
+        hint = _allowed_keys(schema, err) if err.validator == "additionalProperties" else ""
+        problems.append(f"{_where(err.absolute_path)}: {err.message}{hint}")
+    if not problems:
+        problems = _semantic_problems(config)
+    if problems:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
+def _semantic_problems(config: dict) -> list[str]:
+    problems = []
+    registry = config["algorithms"]
+    owner: dict[tuple[str, str, str], str] = {}
+    for name, exp in config["experiments"].items():
+        for i, algo in enumerate(exp["algorithms"]):
+            if algo not in registry:
+                problems.append(f"experiments.{name}.algorithms[{i}]: unknown algorithm {algo!r}; defined: {', '.join(sorted(registry))}")
+                continue
+            for env in exp["envs"]:
+                key = (exp["paper"], algo, env)
+                if key in owner:
+                    problems.append(f"experiments.{name}: ({exp['paper']}, {algo}, {env}) is already run by experiment {owner[key]!r}")
+                owner[key] = name
+        for panel, algos in exp.get("figures", {}).items():
+            for algo in algos:
+                if algo not in exp["algorithms"]:
+                    problems.append(f"experiments.{name}.figures.{panel}: {algo!r} is not in this experiment's algorithms {exp['algorithms']}")
+    return problems
+
+
+def iter_runs(config: dict) -> Iterator[dict]:
+    """Every training run the config asks for, as wildcard values."""
+    for exp in config["experiments"].values():
+        for algo in exp["algorithms"]:
+            for env in exp["envs"]:
+                for seed in range(exp["seeds"]):
+                    yield {"paper": exp["paper"], "algo": algo, "env": env, "seed": seed}
+
+
+def find_experiment(config: dict, paper: str, algo: str, env: str) -> tuple[str, dict]:
+    for name, exp in config["experiments"].items():
+        if exp["paper"] == paper and algo in exp["algorithms"] and env in exp["envs"]:
+            return name, exp
+    known = sorted({(r["paper"], r["algo"], r["env"]) for r in iter_runs(config)})
+    raise ConfigError(f"no experiment runs algorithm {algo!r} on env {env!r} for paper {paper!r}; configured runs: {known}")
+
+
+def scale_report(kind: str, budget: dict, seeds: int) -> list[str]:
+    """Ways in which a run's budget falls short of the paper's; empty at paper scale."""
+    paper = PAPER_SCALE[kind]
+    notes = [f"{key} {budget[key]} < paper {paper[key]}" for key in paper if key != "seeds" and budget[key] < paper[key]]
+    if seeds < paper["seeds"]:
+        notes.append(f"seeds {seeds} < paper {paper['seeds']}")
+    return notes
+
+
+def resolve_run(config: dict, paper: str, algo: str, env: str, seed: int) -> dict:
+    """The complete, JSON-serialisable specification of one run (what the train job receives)."""
+    exp_name, exp = find_experiment(config, paper, algo, env)
+    entry = config["algorithms"][algo]
+    agent_config = TabularConfig(**entry.get("overrides", {}))
+    budget = Budget(**exp["budget"])
+    if not 0 <= seed < exp["seeds"]:
+        raise ConfigError(f"seed {seed} out of range for experiment {exp_name!r}: allowed 0..{exp['seeds'] - 1}")
+    below = scale_report(exp["kind"], asdict(budget), exp["seeds"])
+    return {
+        "paper": paper,
+        "experiment": exp_name,
+        "kind": exp["kind"],
+        "algo": algo,
+        "label": entry["label"],
+        "agent": entry["agent"],
+        "agent_config": asdict(agent_config),
+        "env": env,
+        "seed": seed,
+        "budget": asdict(budget),
+        "config_scale": config["scale"],
+        "below_paper_scale": bool(below),
+        "scale_notes": below,
+    }
+
+
+def check_spec(spec: dict) -> None:
+    """Reject a hand-written spec whose agent or keys are unknown, before any work."""
+    if spec.get("agent") not in AGENTS:
+        raise ConfigError(f"spec.agent: unknown agent {spec.get('agent')!r}; allowed: {', '.join(AGENTS)}")
+    unknown = set(spec.get("agent_config", {})) - set(TabularConfig.field_names())
+    if unknown:
+        raise ConfigError(f"spec.agent_config: unknown keys {sorted(unknown)}; allowed: {TabularConfig.field_names()}")

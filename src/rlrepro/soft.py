@@ -1,0 +1,66 @@
+"""The soft value and soft policy of MIRL (Paper A), written once for every soft agent.
+
+Notation follows the paper: a prior rho over actions, an inverse temperature beta and action
+values Q(s, .). All functions act on the last axis, so they take one state's row ``q[s]`` or a
+whole table ``q`` alike.
+
+The stable forms (:func:`soft_value`, :func:`soft_policy`) are the authors' fix for the overflow
+reported by the reproduction: work with the logits ``log rho + beta * Q`` and subtract their
+maximum before exponentiating (logsumexp / softmax). :func:`soft_value_unstable` and
+:func:`soft_policy_unstable` keep the exponent as the paper writes it, optionally clipped, and
+exist only for the stability study.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def soft_logits(q: np.ndarray, log_prior: np.ndarray, beta: float) -> np.ndarray:
+    """``log rho(a) + beta * Q(s, a)``: the log of eq. (6)'s numerator."""
+    return log_prior + beta * q
+
+
+def soft_value(q: np.ndarray, log_prior: np.ndarray, beta: float) -> np.ndarray:
+    """Soft value V(s) = (1/beta) log sum_a rho(a) exp(beta Q(s, a)), Paper A eq. (2).
+
+    Computed as a logsumexp of the logits, exact and finite for any finite Q and beta > 0
+    (including beta = 1e6, where the naive form over- or underflows).
+    """
+    if beta <= 0:
+        raise ValueError(f"beta must be positive, got {beta}")
+    z = soft_logits(q, log_prior, beta)
+    m = z.max(axis=-1, keepdims=True)
+    lse = m + np.log(np.exp(z - m).sum(axis=-1, keepdims=True))
+    return lse[..., 0] / beta
+
+
+def soft_policy(q: np.ndarray, log_prior: np.ndarray, beta: float) -> np.ndarray:
+    """Soft policy pi(a|s) = rho(a) exp(beta Q(s, a)) / Z, Paper A eq. (6), as a stable softmax."""
+    z = soft_logits(q, log_prior, beta)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _unstable_weights(q: np.ndarray, prior: np.ndarray, beta: float, bound: float | None) -> np.ndarray:
+    exponent = beta * q
+    if bound is not None:
+        exponent = np.clip(exponent, -bound, bound)
+    return prior * np.exp(exponent)
+
+
+def soft_value_unstable(q: np.ndarray, prior: np.ndarray, beta: float, bound: float | None = None) -> np.ndarray:
+    """Eq. (2) evaluated literally: ``log(sum rho exp(beta Q)) / beta``.
+
+    With ``bound`` the product beta*Q is clipped to [-bound, bound] first, as the reproduction
+    report did. May return inf/nan (no warning): callers treat that as divergence.
+    """
+    with np.errstate(all="ignore"):
+        return np.log(_unstable_weights(q, prior, beta, bound).sum(axis=-1)) / beta
+
+
+def soft_policy_unstable(q: np.ndarray, prior: np.ndarray, beta: float, bound: float | None = None) -> np.ndarray:
+    """Eq. (6) evaluated literally (optionally with beta*Q clipped); may contain nan."""
+    with np.errstate(all="ignore"):
+        w = _unstable_weights(q, prior, beta, bound)
+        return w / w.sum(axis=-1, keepdims=True)

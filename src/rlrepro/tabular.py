@@ -1,0 +1,384 @@
+"""MIRL's tabular experiment (Paper A, Section 5.1 / Figure 1): QL, SQL, SQL_m and MIRL.
+
+One agent family, one training loop. The four algorithms differ only where their math does:
+
+=========  =====================  ==========================  ==============================
+agent      backup target          greedy action               exploratory action (prob. eps)
+=========  =====================  ==========================  ==============================
+QL         r + gamma max_a Q      argmax_a Q(s, a)            uniform
+SQL        r + gamma V_soft       argmax_a pi(a|s)            uniform          (rho uniform)
+SQL_m      r + gamma V_soft       argmax_a pi(a|s)            empirical action marginal
+MIRL       r + gamma V_soft       argmax_a pi(a|s)            learned prior rho, eq. (7)
+=========  =====================  ==========================  ==============================
+
+V_soft and pi are :func:`rlrepro.soft.soft_value` / :func:`rlrepro.soft.soft_policy` with
+beta_i = c * (i + 1) (the public reproduction's schedule; the paper's c is an open parameter).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from typing import Callable
+
+import numpy as np
+
+from rlrepro.envs.gridworld import GridWorld
+from rlrepro.soft import soft_logits, soft_policy, soft_policy_unstable, soft_value, soft_value_unstable
+
+SOFT_FORMS = ("stable", "naive", "clipped")
+
+
+class Diverged(Exception):
+    """A quantity became non-finite; the run stops and is recorded as diverged."""
+
+    def __init__(self, step: int, quantity: str):
+        super().__init__(f"non-finite {quantity} at step {step}")
+        self.step = step
+        self.quantity = quantity
+
+
+@dataclass
+class TabularConfig:
+    """Hyperparameters of the tabular agents (every field is a config override key)."""
+
+    gamma: float = 0.99
+    """Discount factor; the paper uses 0.99, the authors later advised 0.999."""
+    step_size_exponent: float = 0.8
+    """omega in alpha_Q = n(s, a)^(-omega), with n the visit count of (s, a)."""
+    epsilon: float = 0.1
+    """Exploration probability during training (0.1 per the authors' answer to the reproduction)."""
+    beta_increment: float = 1e-3
+    """c in beta_i = c * (i + 1); open in the paper, 1e-3 in the public reproduction."""
+    alpha_rho: float = 2e-3
+    """Prior learning rate of MIRL, eq. (7); the paper's 2e-3, the authors later advised lower."""
+    soft_form: str = "stable"
+    """How exp(beta Q) is evaluated: 'stable' (logsumexp), 'naive', or 'clipped' (see clip_bound)."""
+    clip_bound: float = 700.0
+    """With soft_form 'clipped', beta*Q is clipped to [-clip_bound, clip_bound]."""
+    marginal_prior_in_soft_value: bool = False
+    """SQL_m only: also use the action marginal as rho in V_soft and pi (open; the public
+    reproduction keeps rho uniform there and uses the marginal for exploration only)."""
+
+    def __post_init__(self):
+        if self.soft_form not in SOFT_FORMS:
+            raise ValueError(f"soft_form must be one of {SOFT_FORMS}, got {self.soft_form!r}")
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+class QLearning:
+    """Tabular Q-learning with epsilon-greedy behaviour (the paper's QL baseline)."""
+
+    def __init__(self, n_states: int, n_actions: int, cfg: TabularConfig):
+        self.cfg = cfg
+        self.n_actions = n_actions
+        self.q = np.zeros((n_states, n_actions))
+        self.visits = np.zeros((n_states, n_actions), dtype=np.int64)
+        self.updates = 0
+
+    # --- what the subclasses change -------------------------------------------------------------
+    def preference(self, q_rows: np.ndarray) -> np.ndarray:
+        """Scores whose argmax is the greedy action; rows of Q for QL."""
+        return q_rows
+
+    def next_value(self, q_row: np.ndarray) -> float:
+        return float(q_row.max())
+
+    def exploration_prior(self) -> np.ndarray:
+        return np.full(self.n_actions, 1.0 / self.n_actions)
+
+    def after_update(self, s: int, a: int) -> None:
+        """Hook for the updates that follow the Q update (beta, counts)."""
+
+    # --- shared ---------------------------------------------------------------------------------
+    def act(self, s: int, epsilon: float, rng: np.random.Generator) -> int:
+        if rng.random() < epsilon:
+            return int(rng.choice(self.n_actions, p=self.exploration_prior()))
+        return greedy_action(self.preference(self.q[s]), rng, self.updates, "policy in action selection")
+
+    def update(self, s: int, a: int, r: float, s_next: int, terminated: bool) -> None:
+        """Q(s,a) <- Q(s,a) + n(s,a)^-omega (target - Q(s,a)), Paper A eq. (3)."""
+        target = r if terminated else r + self.cfg.gamma * self.next_value(self.q[s_next])
+        if not math.isfinite(target):
+            raise Diverged(self.updates, "soft value V(s')")
+        self.visits[s, a] += 1
+        self.q[s, a] += self.visits[s, a] ** (-self.cfg.step_size_exponent) * (target - self.q[s, a])
+        self.after_update(s, a)
+        self.updates += 1
+
+    def state_dict(self) -> dict:
+        return {"q": self.q.copy(), "visits": self.visits.copy(), "updates": self.updates}
+
+    def load_state_dict(self, d: dict) -> None:
+        self.q = d["q"].copy()
+        self.visits = d["visits"].copy()
+        self.updates = d["updates"]
+
+    def diagnostics(self) -> dict[str, float]:
+        return {}
+
+
+class SoftQLearning(QLearning):
+    """Soft Q-learning under a fixed uniform prior (SQL): eq. (2) backup, eq. (6) policy."""
+
+    def __init__(self, n_states: int, n_actions: int, cfg: TabularConfig):
+        super().__init__(n_states, n_actions, cfg)
+        self.beta = cfg.beta_increment
+
+    def soft_prior(self) -> np.ndarray:
+        """rho in eqs. (2) and (6)."""
+        return np.full(self.n_actions, 1.0 / self.n_actions)
+
+    def preference(self, q_rows: np.ndarray) -> np.ndarray:
+        """The logits log rho + beta Q in the stable form (same argmax as pi, no exp);
+        the literal, possibly clipped pi of eq. (6) in the stability study's forms."""
+        rho = self.soft_prior()
+        if self.cfg.soft_form == "stable":
+            return soft_logits(q_rows, np.log(rho), self.beta)
+        return soft_policy_unstable(q_rows, rho, self.beta, self._bound())
+
+    def policy(self, q_rows: np.ndarray) -> np.ndarray:
+        """pi(a|s) of eq. (6) in the configured form."""
+        rho = self.soft_prior()
+        if self.cfg.soft_form == "stable":
+            return soft_policy(q_rows, np.log(rho), self.beta)
+        return soft_policy_unstable(q_rows, rho, self.beta, self._bound())
+
+    def next_value(self, q_row: np.ndarray) -> float:
+        rho = self.soft_prior()
+        if self.cfg.soft_form == "stable":
+            return float(soft_value(q_row, np.log(rho), self.beta))
+        return float(soft_value_unstable(q_row, rho, self.beta, self._bound()))
+
+    def _bound(self) -> float | None:
+        return self.cfg.clip_bound if self.cfg.soft_form == "clipped" else None
+
+    def after_update(self, s: int, a: int) -> None:
+        self.beta += self.cfg.beta_increment
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "beta": self.beta}
+
+    def load_state_dict(self, d: dict) -> None:
+        super().load_state_dict(d)
+        self.beta = d["beta"]
+
+    def diagnostics(self) -> dict[str, float]:
+        return {"beta": self.beta}
+
+
+class MarginalSoftQLearning(SoftQLearning):
+    """SQL_m: soft Q-learning that explores from the empirical action marginal (a count table)."""
+
+    def __init__(self, n_states: int, n_actions: int, cfg: TabularConfig):
+        super().__init__(n_states, n_actions, cfg)
+        self.action_counts = np.zeros(n_actions)
+
+    def marginal(self) -> np.ndarray:
+        total = self.action_counts.sum()
+        return self.action_counts / total if total > 0 else np.full(self.n_actions, 1.0 / self.n_actions)
+
+    def exploration_prior(self) -> np.ndarray:
+        return self.marginal()
+
+    def soft_prior(self) -> np.ndarray:
+        if self.cfg.marginal_prior_in_soft_value:
+            return self.marginal()
+        return super().soft_prior()
+
+    def after_update(self, s: int, a: int) -> None:
+        self.action_counts[a] += 1
+        super().after_update(s, a)
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "action_counts": self.action_counts.copy()}
+
+    def load_state_dict(self, d: dict) -> None:
+        super().load_state_dict(d)
+        self.action_counts = d["action_counts"].copy()
+
+
+class MIRL(SoftQLearning):
+    """Mutual-information regularised soft Q-learning: the prior rho is learned."""
+
+    def __init__(self, n_states: int, n_actions: int, cfg: TabularConfig):
+        super().__init__(n_states, n_actions, cfg)
+        self.rho = np.full(n_actions, 1.0 / n_actions)
+
+    def soft_prior(self) -> np.ndarray:
+        return self.rho
+
+    def exploration_prior(self) -> np.ndarray:
+        return self.rho
+
+    def update(self, s: int, a: int, r: float, s_next: int, terminated: bool) -> None:
+        """The soft Q update under rho_i, beta_i, then rho's update with pi_i(.|s_i) taken before it."""
+        pi_s = self.policy(self.q[s])
+        if not math.isfinite(pi_s.sum()):
+            raise Diverged(self.updates, "policy pi(.|s)")
+        super().update(s, a, r, s_next, terminated)
+        self.rho = prior_update(self.rho, pi_s, self.cfg.alpha_rho)
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "rho": self.rho.copy()}
+
+    def load_state_dict(self, d: dict) -> None:
+        super().load_state_dict(d)
+        self.rho = d["rho"].copy()
+
+    def diagnostics(self) -> dict[str, float]:
+        return {**super().diagnostics(), **{f"rho_{i}": float(p) for i, p in enumerate(self.rho)}}
+
+
+def prior_update(rho: np.ndarray, pi_s: np.ndarray, alpha_rho: float) -> np.ndarray:
+    """rho_{i+1} = (1 - alpha_rho) rho_i + alpha_rho pi_i(.|s_i), Paper A eq. (7)."""
+    return (1.0 - alpha_rho) * rho + alpha_rho * pi_s
+
+
+def greedy_action(scores: np.ndarray, rng: np.random.Generator, step: int, quantity: str) -> int:
+    """argmax with uniform random tie-breaking; non-finite scores mean divergence."""
+    a = int(scores.argmax())
+    best = scores[a]
+    if not math.isfinite(best):
+        raise Diverged(step, quantity)
+    is_best = scores == best
+    if np.count_nonzero(is_best) == 1:
+        return a
+    ties = np.flatnonzero(is_best)
+    return int(ties[rng.integers(len(ties))])
+
+
+AGENTS: dict[str, type[QLearning]] = {
+    "QLearning": QLearning,
+    "SoftQLearning": SoftQLearning,
+    "MarginalSoftQLearning": MarginalSoftQLearning,
+    "MIRL": MIRL,
+}
+"""Agent classes a config's algorithm registry may name."""
+
+
+@dataclass
+class Budget:
+    """How long to train and how to evaluate (Paper A's protocol by default)."""
+
+    total_steps: int = 100_000
+    """Environment interactions per run (about 1e5 in the paper)."""
+    eval_interval: int = 1000
+    """Training steps between evaluation snapshots; also the window of the correct-action rate."""
+    eval_episodes: int = 30
+    """Episodes per snapshot (paper: 30)."""
+    eval_max_steps: int = 100
+    """Step cap of an evaluation episode (paper: 100)."""
+    eval_epsilon: float = 0.05
+    """Exploration probability at evaluation (paper: 0.05), exploring from the agent's prior."""
+    checkpoint_interval: int = 10_000
+    """Training steps between checkpoints."""
+
+
+def evaluate(agent: QLearning, env: GridWorld, budget: Budget, rng: np.random.Generator) -> np.ndarray:
+    """Returns of ``eval_episodes`` episodes run side by side with the current policy.
+
+    The agent is used as it is (its learned prior and beta included), acting greedily with
+    random tie-breaking and exploring with probability ``eval_epsilon`` from its prior.
+    """
+    n, n_actions = budget.eval_episodes, env.n_actions
+    scores = agent.preference(agent.q)
+    best = scores.max(axis=1, keepdims=True)
+    if not np.all(np.isfinite(best[env.start_states])):
+        raise Diverged(agent.updates, "policy at evaluation")
+    greedy_mask = scores == best
+    prior = agent.exploration_prior()
+
+    s = rng.choice(env.start_states, size=n)
+    returns = np.zeros(n)
+    active = np.ones(n, dtype=bool)
+    for _ in range(budget.eval_max_steps):
+        tie_break = greedy_mask[s] * (1.0 + rng.random((n, n_actions)))
+        a = np.where(rng.random(n) < budget.eval_epsilon, rng.choice(n_actions, size=n, p=prior), tie_break.argmax(1))
+        returns += active * env.reward[s, a]
+        s = env.next_state[s, a]
+        active &= ~env.terminal[s]
+        if not active.any():
+            break
+    return returns
+
+
+@dataclass
+class TrainState:
+    """Everything that changes during training; what a checkpoint holds."""
+
+    agent: dict
+    env: dict
+    rng: dict
+    step: int = 0
+    rows: list = field(default_factory=list)
+    window_scored: int = 0
+    window_correct: int = 0
+    total_scored: int = 0
+    wall_time_s: float = 0.0
+
+
+def train(
+    agent: QLearning,
+    env: GridWorld,
+    budget: Budget,
+    seed: int,
+    resume: TrainState | None = None,
+    on_checkpoint: Callable[[TrainState], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> list[dict]:
+    """Train for ``budget.total_steps`` interactions; returns one metrics row per snapshot.
+
+    Raises :class:`Diverged` (carrying the rows so far in ``.rows``) when a value goes non-finite.
+    Evaluation draws from its own generator per snapshot, so it never perturbs training.
+    """
+    rng = np.random.default_rng(seed)
+    if resume is None:
+        s, _ = env.reset(seed=seed)
+        state = TrainState(agent={}, env={}, rng={})
+    else:
+        state = resume
+        agent.load_state_dict(state.agent)
+        env.set_state(state.env)
+        rng.bit_generator.state = state.rng
+        s = env.state
+    eps = agent.cfg.epsilon
+    scored_action = env.scored_action
+    rows = state.rows
+    try:
+        for step in range(state.step, budget.total_steps):
+            a = agent.act(s, eps, rng)
+            if scored_action[s] >= 0:
+                state.window_scored += 1
+                state.window_correct += int(a == scored_action[s])
+            s_next, r, terminated, _, _ = env.step(a)
+            agent.update(s, a, r, s_next, terminated)
+            s = env.reset()[0] if terminated else s_next
+
+            done = step + 1
+            if done % budget.eval_interval == 0:
+                eval_rng = np.random.default_rng([seed, done])
+                returns = evaluate(agent, env, budget, eval_rng)
+                state.total_scored += state.window_scored
+                rows.append({
+                    "step": done,
+                    "eval_return": float(returns.mean()),
+                    "eval_return_std": float(returns.std()),
+                    "correct_action_rate": state.window_correct / state.window_scored if state.window_scored else float("nan"),
+                    "scored_visits": state.total_scored,
+                    **agent.diagnostics(),
+                })
+                state.window_scored = state.window_correct = 0
+                if on_progress:
+                    on_progress(budget.eval_interval)
+            if on_checkpoint and done % budget.checkpoint_interval == 0 and done < budget.total_steps:
+                state.step = done
+                state.agent, state.env, state.rng = agent.state_dict(), env.get_state(), rng.bit_generator.state
+                on_checkpoint(state)
+    except Diverged as err:
+        err.rows = rows
+        raise
+    return rows
