@@ -1,0 +1,172 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # MIRL tabular gridworlds (Paper A, Figure 1)
+#
+# Draws, from the aggregate stage's tidy table only:
+# * **Figure 1 layout** for both grids: evaluation reward (EMA) and correct-action rate of QL, SQL,
+#   SQL_m and MIRL, under the paper's hyperparameters and under the authors' later advice;
+# * the **alpha_rho sweep** of MIRL;
+# * the **stability study**: naive exp(beta Q), beta*Q clipped to +-300/500/700, and the stable form.
+#
+# Lines are means over seeds; bands are 95% bootstrap intervals over seeds (seaborn, seeded).
+
+# %% tags=["parameters"]
+tidy_path = "results/aggregate/mirl/tidy.csv.gz"
+runs_path = "results/aggregate/mirl/runs.csv"
+experiment = "mirl_tabular"
+panels = '{"paper_hyperparameters": ["ql", "sql", "sql_m", "mirl"]}'
+figure_dir = "results/figures"
+ema_window = 10
+confidence = 0.95
+bootstrap_seed = 0
+bootstrap_reps = 1000
+
+# %%
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+panels = json.loads(panels)
+figure_dir = Path(figure_dir)
+figure_dir.mkdir(parents=True, exist_ok=True)
+tidy = pd.read_csv(tidy_path)
+tidy = tidy[tidy.experiment == experiment]
+runs = pd.read_csv(runs_path)
+runs = runs[runs.experiment == experiment]
+ENVS = {"corridor": "3x20 corridor", "left_once": "8x8 'left exactly once'"}
+envs = [e for e in ENVS if e in set(tidy.env)]
+below_scale = bool(runs.below_paper_scale.any())
+errorbar = ("ci", 100 * confidence)
+sns.set_theme(style="whitegrid", context="paper")
+runs[["algo", "env", "seed", "status", "diverged_at_step", "below_paper_scale"]].head()
+
+
+# %%
+def series(metric: str) -> pd.DataFrame:
+    """One column per metric in wide form, per run and step."""
+    return tidy[tidy.metric == metric].rename(columns={"value": metric}).drop(columns="metric")
+
+
+def smoothed_reward() -> pd.DataFrame:
+    """Evaluation reward with an exponential moving average per run (the authors' window)."""
+    data = series("eval_return").sort_values("step")
+    data["eval_return_ema"] = data.groupby(["algo", "env", "seed"])["eval_return"].transform(
+        lambda s: s.ewm(span=ema_window, adjust=True).mean())
+    return data
+
+
+def correct_action() -> pd.DataFrame:
+    """Correct-action rate per logging window. In the 8x8 grid the x-axis is the number of
+    interactions in cell (3,6), as in the paper: each run is interpolated onto a common grid."""
+    rate = series("correct_action_rate").merge(series("scored_visits"), on=["paper", "experiment", "algo", "label", "agent", "env", "seed", "step"])
+    parts = []
+    for (algo, env), group in rate.groupby(["algo", "env"]):
+        if env != "left_once":
+            parts.append(group.assign(x=group.step))
+            continue
+        horizon = group.groupby("seed").scored_visits.max().min()
+        grid = np.linspace(horizon / 50, horizon, 50)
+        for seed, run in group.groupby("seed"):
+            run = run.dropna(subset=["correct_action_rate"]).sort_values("scored_visits")
+            values = np.interp(grid, run.scored_visits, run.correct_action_rate, right=np.nan)
+            parts.append(pd.DataFrame({"algo": algo, "env": env, "seed": seed, "x": grid, "correct_action_rate": values}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def mark_scale(fig) -> None:
+    if below_scale:
+        fig.text(0.99, 0.01, "BELOW PAPER SCALE", ha="right", va="bottom", color="crimson", fontsize=9, weight="bold")
+
+
+def lineplot(ax, data, x, y, algos):
+    labels = runs.drop_duplicates("algo").set_index("algo").label
+    sns.lineplot(data=data[data.algo.isin(algos)], x=x, y=y, hue="algo", hue_order=algos, errorbar=errorbar,
+                 n_boot=bootstrap_reps, seed=bootstrap_seed, ax=ax, linewidth=1.2)
+    handles, names = ax.get_legend_handles_labels()
+    ax.legend(handles, [f"{labels.get(n, n)}" for n in names], fontsize=7, title=None)
+
+
+reward = smoothed_reward()
+correct = correct_action()
+
+# %% [markdown]
+# ## Figure 1 layout: reward and correct action, paper vs advised hyperparameters
+
+# %%
+columns = [(name, kind) for name in ("paper_hyperparameters", "advised_hyperparameters") if name in panels
+           for kind in ("reward", "correct")]
+fig, axes = plt.subplots(len(envs), len(columns), figsize=(3.4 * len(columns), 2.8 * len(envs)), squeeze=False)
+for row, env in enumerate(envs):
+    for col, (panel, kind) in enumerate(columns):
+        ax = axes[row, col]
+        if kind == "reward":
+            lineplot(ax, reward[reward.env == env], "step", "eval_return_ema", panels[panel])
+            ax.set_ylabel("evaluation reward (EMA)")
+            ax.set_xlabel("environment steps")
+        else:
+            lineplot(ax, correct[correct.env == env], "x", "correct_action_rate", panels[panel])
+            ax.set_ylabel("correct-action rate")
+            ax.set_xlabel("interactions in (3,6)" if env == "left_once" else "environment steps")
+        ax.set_title(f"{ENVS[env]}\n{panel.replace('_', ' ')}", fontsize=8)
+mark_scale(fig)
+fig.tight_layout()
+fig.savefig(figure_dir / f"{experiment}_figure1.pdf")
+
+# %% [markdown]
+# ## MIRL's prior learning rate alpha_rho (gamma 0.999)
+
+# %%
+sweep = panels.get("alpha_rho_sweep", [])
+fig, axes = plt.subplots(1, len(envs), figsize=(3.6 * len(envs), 2.8), squeeze=False)
+for col, env in enumerate(envs):
+    ax = axes[0, col]
+    lineplot(ax, reward[reward.env == env], "step", "eval_return_ema", sweep)
+    ax.set_title(ENVS[env], fontsize=8)
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("evaluation reward (EMA)")
+mark_scale(fig)
+fig.tight_layout()
+fig.savefig(figure_dir / f"{experiment}_alpha_rho_sweep.pdf")
+
+# %% [markdown]
+# ## Stability: naive, clipped and stable soft values over 1e5 steps
+# Curves of diverged runs stop at their divergence; ticks on the x-axis mark each divergence.
+
+# %%
+stability = panels.get("stability", [])
+fig, axes = plt.subplots(1, len(envs), figsize=(3.6 * len(envs), 2.8), squeeze=False)
+palette = dict(zip(stability, sns.color_palette(n_colors=len(stability))))
+for col, env in enumerate(envs):
+    ax = axes[0, col]
+    lineplot(ax, reward[reward.env == env], "step", "eval_return_ema", stability)
+    diverged = runs[(runs.env == env) & (runs.status == "diverged") & runs.algo.isin(stability)]
+    for _, run in diverged.iterrows():
+        ax.axvline(run.diverged_at_step, ymax=0.06, color=palette[run.algo], linewidth=1.5)
+    ax.set_title(ENVS[env], fontsize=8)
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("evaluation reward (EMA)")
+mark_scale(fig)
+fig.tight_layout()
+fig.savefig(figure_dir / f"{experiment}_stability.pdf")
+
+# %%
+runs.groupby(["algo", "env"]).agg(runs=("seed", "size"), diverged=("status", lambda s: (s == "diverged").sum()),
+                                  first_divergence=("diverged_at_step", "min"))

@@ -1,0 +1,135 @@
+"""Aggregate stage: finished run directories -> one tidy table per paper, plus statistics.
+
+Outputs (in ``--out-dir``):
+
+* ``tidy.csv.gz``  long table: paper, experiment, algo, label, agent, env, seed, step, metric, value;
+* ``runs.csv``     one row per run: status, divergence, wall time, scale, commit;
+* ``final.csv``    per (experiment, algo, env, metric): final performance over seeds (mean and
+                   interquartile mean with stratified-bootstrap intervals from rliable), the number
+                   of runs and of diverged runs;
+* ``stats.json``   the bootstrap's seed, repetitions and confidence.
+
+A run directory that breaks the contract stops the stage with an error naming the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rlrepro.runstore import CorruptRun, read_run, write_atomic
+
+FINAL_METRICS = ("eval_return", "correct_action_rate")
+
+
+def collect(run_dirs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read every run; returns (tidy metrics, one row per run)."""
+    tidy_parts, runs = [], []
+    for run_dir in run_dirs:
+        meta, rows = read_run(run_dir)
+        spec = meta["spec"]
+        ids = {k: spec[k] for k in ("paper", "experiment", "algo", "label", "agent", "env", "seed")}
+        frame = pd.DataFrame(rows)
+        if len(frame):
+            long = frame.melt(id_vars="step", var_name="metric", value_name="value")
+            tidy_parts.append(long.assign(**ids))
+        divergence = meta.get("divergence") or {}
+        runs.append({
+            **ids,
+            "status": meta["status"],
+            "diverged_at_step": divergence.get("step"),
+            "diverged_quantity": divergence.get("quantity"),
+            "total_steps": spec["budget"]["total_steps"],
+            "last_step": int(frame["step"].max()) if len(frame) else 0,
+            "below_paper_scale": spec["below_paper_scale"],
+            "scale_notes": "; ".join(spec["scale_notes"]),
+            "config_scale": spec["config_scale"],
+            "wall_time_s": meta["wall_time_s"],
+            "git_commit": meta["git_commit"],
+            "run_dir": str(run_dir),
+        })
+    columns = ["paper", "experiment", "algo", "label", "agent", "env", "seed", "step", "metric", "value"]
+    tidy = pd.concat(tidy_parts, ignore_index=True)[columns] if tidy_parts else pd.DataFrame(columns=columns)
+    return tidy, pd.DataFrame(runs)
+
+
+def final_scores(tidy: pd.DataFrame, runs: pd.DataFrame, final_window: int) -> pd.DataFrame:
+    """Per completed run, two scores of each metric in FINAL_METRICS: ``final_<metric>``, the mean
+    of its last ``final_window`` snapshots, and ``mean_<metric>``, the mean over the whole run (an
+    area under the learning curve, which rewards learning early). Diverged runs have no scores."""
+    completed = runs.loc[runs.status == "completed", ["experiment", "algo", "env", "seed"]]
+    data = tidy[tidy.metric.isin(FINAL_METRICS)].merge(completed, on=["experiment", "algo", "env", "seed"])
+    keys = ["experiment", "algo", "label", "env", "seed", "metric"]
+    last = data.sort_values("step").groupby(keys).tail(final_window).groupby(keys, as_index=False)["value"].mean()
+    whole = data.groupby(keys, as_index=False)["value"].mean()
+    return pd.concat([last.assign(metric="final_" + last.metric), whole.assign(metric="mean_" + whole.metric)], ignore_index=True)
+
+
+def interval_table(per_run: pd.DataFrame, runs: pd.DataFrame, reps: int, seed: int, confidence: float) -> pd.DataFrame:
+    """Mean and IQM over seeds with stratified-bootstrap intervals (rliable), per algo/env/metric."""
+    from rliable import library as rly
+    from rliable import metrics as rlm
+
+    out = []
+    counts = runs.groupby(["experiment", "algo", "env"]).agg(
+        n_runs=("seed", "size"), n_diverged=("status", lambda s: int((s == "diverged").sum())),
+        below_paper_scale=("below_paper_scale", "any"))
+    for (exp, algo, label, env, metric), group in per_run.groupby(["experiment", "algo", "label", "env", "metric"]):
+        scores = group["value"].to_numpy()[:, None]
+        row = {"experiment": exp, "algo": algo, "label": label, "env": env, "metric": metric, "n_completed": len(scores)}
+        for name, fn in (("mean", rlm.aggregate_mean), ("iqm", rlm.aggregate_iqm)):
+            np.random.seed(seed)  # rliable's random_state alone does not make the intervals repeatable
+            with warnings.catch_warnings():  # arch deprecates the RandomState that rliable passes
+                warnings.simplefilter("ignore", FutureWarning)
+                point, ci = rly.get_interval_estimates({algo: scores}, lambda x, fn=fn: np.array([fn(x)]),
+                                                       reps=reps, confidence_interval_size=confidence,
+                                                       random_state=np.random.RandomState(seed))
+            row[name], row[f"{name}_low"], row[f"{name}_high"] = float(point[algo][0]), float(ci[algo][0, 0]), float(ci[algo][1, 0])
+        out.append(row)
+    table = pd.DataFrame(out)
+    return table.merge(counts.reset_index(), on=["experiment", "algo", "env"], how="right")
+
+
+def aggregate(run_dirs: list[Path], out_dir: Path, analysis: dict) -> None:
+    tidy, runs = collect(run_dirs)
+    per_run = final_scores(tidy, runs, analysis["final_window"])
+    table = interval_table(per_run, runs, analysis["bootstrap_reps"], analysis["bootstrap_seed"], analysis["confidence"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(out_dir / "tidy.csv.gz", _gzip(tidy))
+    write_atomic(out_dir / "runs.csv", runs.sort_values(["experiment", "algo", "env", "seed"]).to_csv(index=False).encode())
+    write_atomic(out_dir / "final.csv", table.to_csv(index=False).encode())
+    stats = {"bootstrap_reps": analysis["bootstrap_reps"], "bootstrap_seed": analysis["bootstrap_seed"],
+             "confidence": analysis["confidence"], "final_window": analysis["final_window"],
+             "interval_method": "rliable stratified bootstrap (percentile)"}
+    write_atomic(out_dir / "stats.json", json.dumps(stats, indent=2).encode())
+
+
+def _gzip(frame: pd.DataFrame) -> bytes:
+    import gzip
+
+    return gzip.compress(frame.to_csv(index=False).encode(), mtime=0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m rlrepro.aggregate", description="Aggregate finished runs of one paper.")
+    parser.add_argument("--analysis", required=True, help="JSON of the config's 'analysis' section")
+    parser.add_argument("--out-dir", type=Path, required=True)
+    parser.add_argument("run_dirs", nargs="+", type=Path, help="run directories (or their meta.json files)")
+    args = parser.parse_args(argv)
+    try:
+        run_dirs = [p.parent if p.name == "meta.json" else p for p in args.run_dirs]
+        aggregate(run_dirs, args.out_dir, json.loads(args.analysis))
+    except CorruptRun as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

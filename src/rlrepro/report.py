@@ -1,0 +1,163 @@
+"""Generated LaTeX for the report: macros, tables and observations, all from aggregate files.
+
+The hand-written sections in ``report/sections/`` contain no result; they ``\\input`` what this
+module writes to ``report/generated/<experiment>.tex``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from rlrepro.runstore import write_atomic
+
+ENV_NAMES = {"corridor": r"3$\times$20 corridor", "left_once": r"8$\times$8 `left exactly once'"}
+
+
+def tex_escape(text: str) -> str:
+    return re.sub(r"([_&%#$])", r"\\\1", str(text))
+
+
+def macro(name: str, value) -> str:
+    return f"\\newcommand{{\\{name}}}{{{value}}}\n"
+
+
+def fmt(x: float, digits: int = 2) -> str:
+    return "--" if pd.isna(x) else f"{x:.{digits}f}"
+
+
+def interval(row: pd.Series, stat: str = "mean", digits: int = 2) -> str:
+    if pd.isna(row.get(stat)):
+        return "--"
+    return f"{fmt(row[stat], digits)} [{fmt(row[stat + '_low'], digits)}, {fmt(row[stat + '_high'], digits)}]"
+
+
+def compare(a: pd.Series, b: pd.Series) -> str:
+    """'higher', 'lower' or 'indistinguishable': whether the two intervals are disjoint."""
+    if pd.isna(a.get("mean")) or pd.isna(b.get("mean")):
+        return "not comparable (no completed runs)"
+    if a["mean_low"] > b["mean_high"]:
+        return "higher"
+    if a["mean_high"] < b["mean_low"]:
+        return "lower"
+    return "indistinguishable (overlapping intervals)"
+
+
+def final_table(final: pd.DataFrame, algos: list[str], caption: str, label: str, confidence: float) -> str:
+    lines = [
+        r"\begin{table}[ht]", r"\centering\small",
+        r"\begin{tabular}{llllll}", r"\toprule",
+        r"grid & algorithm & final return & final correct-action & mean correct-action & runs (diverged) \\",
+        r"\midrule",
+    ]
+    for env in ENV_NAMES:
+        rows = final[(final.env == env) & final.algo.isin(algos)]
+        for algo in algos:
+            sel = rows[rows.algo == algo]
+            if sel.empty:
+                continue
+            by_metric = {r.metric: r for _, r in sel.iterrows()}
+            any_row = sel.iloc[0]
+            cells = [interval(by_metric[m]) if m in by_metric else "--"
+                     for m in ("final_eval_return", "final_correct_action_rate", "mean_correct_action_rate")]
+            lines.append(f"{ENV_NAMES[env]} & {tex_escape(any_row.label)} & {' & '.join(cells)} & "
+                         f"{int(any_row.n_runs)} ({int(any_row.n_diverged)}) \\\\")
+        lines.append(r"\midrule")
+    lines[-1] = r"\bottomrule"
+    pct = round(100 * confidence)
+    lines += [r"\end{tabular}",
+              f"\\caption{{{caption} Mean over completed seeds with {pct}\\% stratified-bootstrap intervals (rliable). "
+              r"`Final' averages the last snapshots of each run; `mean' averages the whole run (area under the curve).}",
+              f"\\label{{{label}}}", r"\end{table}", ""]
+    return "\n".join(lines)
+
+
+def observations(final: pd.DataFrame, runs: pd.DataFrame, panels: dict[str, list[str]], confidence: float) -> str:
+    """Itemised comparisons of MIRL with each baseline, and the stability study's outcome."""
+    pct = round(100 * confidence)
+    items = []
+    for panel in ("paper_hyperparameters", "advised_hyperparameters"):
+        algos = panels.get(panel, [])
+        mirl = [a for a in algos if a.startswith("mirl")]
+        if not mirl:
+            continue
+        for env in ENV_NAMES:
+            for metric, what in (("mean_correct_action_rate", "mean correct-action rate over the run"),
+                                 ("final_eval_return", "final evaluation return")):
+                sel = final[(final.env == env) & (final.metric == metric)].set_index("algo")
+                if mirl[0] not in sel.index:
+                    continue
+                parts = [f"{tex_escape(sel.loc[b].label)}: {compare(sel.loc[mirl[0]], sel.loc[b])}"
+                         for b in algos if b != mirl[0] and b in sel.index]
+                items.append(f"{panel.replace('_', ' ').capitalize()}, {ENV_NAMES[env]}: MIRL's {what} "
+                             f"({interval(sel.loc[mirl[0]])}) versus " + "; ".join(parts) + ".")
+    for algo in panels.get("stability", []):
+        for env in ENV_NAMES:
+            sel = runs[(runs.algo == algo) & (runs.env == env)]
+            if sel.empty:
+                continue
+            n_div = int((sel.status == "diverged").sum())
+            text = f"{tex_escape(sel.label.iloc[0])}, {ENV_NAMES[env]}: {n_div} of {len(sel)} runs diverged"
+            if n_div:
+                steps = sel.diverged_at_step.dropna()
+                text += f" (first at step {int(steps.min())}, median {int(steps.median())})"
+            items.append(text + ".")
+    body = "\n".join(f"  \\item {item}" for item in items) or r"  \item No comparisons available."
+    return (f"% 'higher'/'lower': the {pct}\\% intervals are disjoint.\n"
+            f"\\newcommand{{\\MirlTabularObservations}}{{\\begin{{itemize}}\n{body}\n\\end{{itemize}}}}\n")
+
+
+def generate(experiment: str, final: pd.DataFrame, runs: pd.DataFrame, stats: dict, panels: dict) -> str:
+    final = final[final.experiment == experiment]
+    runs = runs[runs.experiment == experiment]
+    below = bool(runs.below_paper_scale.any())
+    notes = sorted({n for ns in runs.scale_notes.dropna() for n in str(ns).split("; ") if n})
+    out = [f"% Generated by `python -m rlrepro.report` for experiment {experiment}; do not edit.\n"]
+    out += [
+        macro("MirlTabularRuns", len(runs)),
+        macro("MirlTabularAlgorithms", runs.algo.nunique()),
+        macro("MirlTabularSeeds", int(runs.groupby(["algo", "env"]).seed.nunique().max())),
+        macro("MirlTabularSteps", f"{int(runs.total_steps.max()):,}".replace(",", "{,}")),
+        macro("MirlTabularDiverged", int((runs.status == "diverged").sum())),
+        macro("MirlTabularWallTime", fmt(runs.wall_time_s.sum() / 60, 1)),
+        macro("MirlTabularConfigScale", tex_escape(runs.config_scale.iloc[0])),
+        macro("MirlTabularScaleStatement",
+              r"\textbf{below paper scale} (" + tex_escape("; ".join(notes)) + ")" if below else "at paper scale"),
+        macro("MirlTabularBootstrap", f"{stats['bootstrap_reps']} resamples, seed {stats['bootstrap_seed']}"),
+        macro("MirlTabularCommit", tex_escape(", ".join(sorted(runs.git_commit.astype(str).unique()))[:60])),
+    ]
+    conf = stats["confidence"]
+    for name, caption in (("paper_hyperparameters", r"Paper hyperparameters ($\gamma=0.99$, $\alpha_\rho=2\cdot10^{-3}$)."),
+                          ("advised_hyperparameters", r"The authors' later advice ($\gamma=0.999$, $\alpha_\rho=2\cdot10^{-4}$)."),
+                          ("alpha_rho_sweep", r"MIRL's prior learning rate $\alpha_\rho$ ($\gamma=0.999$)."),
+                          ("stability", r"Stability study: naive, clipped and stable soft values.")):
+        algos = panels.get(name, [])
+        table = final_table(final, algos, caption, f"tab:{experiment}-{name}", conf) if algos else ""
+        command = "MirlTabularTable" + "".join(w.capitalize() for w in name.split("_"))
+        out.append(f"\\newcommand{{\\{command}}}{{%\n{table}}}\n")
+    out.append(observations(final, runs, panels, conf))
+    return "".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m rlrepro.report", description="Write generated LaTeX for one experiment.")
+    parser.add_argument("--experiment", required=True)
+    parser.add_argument("--final", type=Path, required=True)
+    parser.add_argument("--runs", type=Path, required=True)
+    parser.add_argument("--stats", type=Path, required=True)
+    parser.add_argument("--panels", required=True, help="JSON: panel name -> algorithms")
+    parser.add_argument("--output", type=Path, required=True)
+    args = parser.parse_args(argv)
+    text = generate(args.experiment, pd.read_csv(args.final), pd.read_csv(args.runs),
+                    json.loads(args.stats.read_text()), json.loads(args.panels))
+    write_atomic(args.output, text.encode())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

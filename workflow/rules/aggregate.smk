@@ -1,0 +1,23 @@
+rule aggregate:
+    """All finished runs of one paper -> tidy table, per-run index, final scores with intervals."""
+    input:
+        metas=lambda w: run_files(w.paper, "meta.json"),
+    output:
+        tidy="results/aggregate/{paper}/tidy.csv.gz",
+        runs="results/aggregate/{paper}/runs.csv",
+        final="results/aggregate/{paper}/final.csv",
+        stats="results/aggregate/{paper}/stats.json",
+    params:
+        analysis=json.dumps(config["analysis"], sort_keys=True),
+        out_dir=subpath(output.final, parent=True),
+    log:
+        "results/logs/aggregate/{paper}.log",
+    conda:
+        "../../envs/analysis.yaml"
+    threads: resource("aggregate", "threads")
+    resources:
+        mem_mb=resource("aggregate", "mem_mb"),
+        runtime=resource("aggregate", "runtime"),
+        gpu=resource("aggregate", "gpu"),
+    shell:
+        "python -m rlrepro.aggregate --analysis {params.analysis:q} --out-dir {params.out_dir} {input.metas} 2> {log}"

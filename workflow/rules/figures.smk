@@ -1,0 +1,31 @@
+rule figures_tabular:
+    """Execute the experiment's jupytext notebook with papermill; keep the executed notebook."""
+    input:
+        tidy=lambda w: f"results/aggregate/{config['experiments'][w.experiment]['paper']}/tidy.csv.gz",
+        runs=lambda w: f"results/aggregate/{config['experiments'][w.experiment]['paper']}/runs.csv",
+        notebook="notebooks/mirl_tabular.py",
+    output:
+        notebook="results/notebooks/{experiment}.ipynb",
+        figure1="results/figures/{experiment}_figure1.pdf",
+        sweep="results/figures/{experiment}_alpha_rho_sweep.pdf",
+        stability="results/figures/{experiment}_stability.pdf",
+    params:
+        panels=lambda w: json.dumps(config["experiments"][w.experiment].get("figures", {})),
+        analysis=config["analysis"],
+    log:
+        "results/logs/figures/{experiment}.log",
+    conda:
+        "../../envs/analysis.yaml"
+    threads: resource("figures", "threads")
+    resources:
+        mem_mb=resource("figures", "mem_mb"),
+        runtime=resource("figures", "runtime"),
+        gpu=resource("figures", "gpu"),
+    shell:
+        "jupytext --to ipynb --output - {input.notebook} 2> {log} | "
+        "papermill - {output.notebook} --kernel python3 "
+        "-p tidy_path {input.tidy} -p runs_path {input.runs} -p experiment {wildcards.experiment} "
+        "-p panels {params.panels:q} -p figure_dir results/figures "
+        "-p ema_window {params.analysis[reward_ema_window]} -p confidence {params.analysis[confidence]} "
+        "-p bootstrap_seed {params.analysis[bootstrap_seed]} -p bootstrap_reps {params.analysis[bootstrap_reps]} "
+        ">> {log} 2>&1"

@@ -1,0 +1,44 @@
+rule report_tables:
+    """Generated LaTeX (macros and tables) for one experiment; every number comes from here."""
+    input:
+        final=lambda w: f"results/aggregate/{config['experiments'][w.experiment]['paper']}/final.csv",
+        runs=lambda w: f"results/aggregate/{config['experiments'][w.experiment]['paper']}/runs.csv",
+        stats=lambda w: f"results/aggregate/{config['experiments'][w.experiment]['paper']}/stats.json",
+    output:
+        "report/generated/{experiment}.tex",
+    params:
+        panels=lambda w: json.dumps(config["experiments"][w.experiment].get("figures", {})),
+    log:
+        "results/logs/report/{experiment}.log",
+    conda:
+        "../../envs/analysis.yaml"
+    threads: resource("report", "threads")
+    resources:
+        mem_mb=resource("report", "mem_mb"),
+        runtime=resource("report", "runtime"),
+        gpu=resource("report", "gpu"),
+    shell:
+        "python -m rlrepro.report --experiment {wildcards.experiment} --final {input.final} --runs {input.runs} "
+        "--stats {input.stats} --panels {params.panels:q} --output {output} 2> {log}"
+
+
+rule report_pdf:
+    """Compile report/report.tex with latexmk."""
+    input:
+        tex="report/report.tex",
+        sections=list(Path("report/sections").glob("*.tex")),
+        generated=[f"report/generated/{name}.tex" for name in experiments_of("tabular")],
+        figures=[f for name in experiments_of("tabular") for f in figure_files(name)],
+    output:
+        "report/report.pdf",
+    log:
+        "results/logs/report/latexmk.log",
+    conda:
+        "../../envs/report.yaml"
+    threads: resource("report", "threads")
+    resources:
+        mem_mb=resource("report", "mem_mb"),
+        runtime=resource("report", "runtime"),
+        gpu=resource("report", "gpu"),
+    shell:
+        "latexmk -pdf -interaction=nonstopmode -halt-on-error -cd {input.tex} > {log} 2>&1"
