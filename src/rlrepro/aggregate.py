@@ -45,7 +45,7 @@ def collect(run_dirs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
             "status": meta["status"],
             "diverged_at_step": divergence.get("step"),
             "diverged_quantity": divergence.get("quantity"),
-            "total_steps": spec["budget"]["total_steps"],
+            **{key: spec["budget"][key] for key in ("total_steps", "eval_interval", "eval_episodes", "eval_max_steps", "eval_epsilon")},
             "last_step": int(frame["step"].max()) if len(frame) else 0,
             "below_paper_scale": spec["below_paper_scale"],
             "scale_notes": "; ".join(spec["scale_notes"]),

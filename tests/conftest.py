@@ -1,0 +1,37 @@
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rlrepro.config import load_config, validate_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def smoke_config() -> dict:
+    config = load_config(REPO / "config/config.yaml", REPO / "config/smoke.yaml")
+    validate_config(config)
+    return config
+
+
+def copy_workflow(dest: Path) -> Path:
+    """The repository's tracked and new (non-ignored) files, without results, copied to ``dest``."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
+                           text=True, check=True).stdout.split()
+    for name in files:
+        src = REPO / name
+        if src.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+def activated_env() -> dict:
+    """Environment of an activated virtualenv: the rules' `python` is the interpreter running the tests."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env

@@ -1,0 +1,101 @@
+import gzip
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rlrepro import runstore
+from rlrepro.aggregate import main as aggregate_main
+from rlrepro.config import SCHEMA_PATH, ConfigError, merge, resolve_run, validate_config
+from rlrepro.tabular import Budget, TabularConfig
+from rlrepro.train import run
+
+from conftest import REPO, activated_env, copy_workflow
+
+
+@pytest.mark.parametrize("patch, message", [
+    ({"sclae": "default"}, r"<top level>: Additional properties are not allowed \('sclae' was unexpected\); allowed keys: algorithms, analysis"),
+    ({"experiments": {"mirl_tabular": {"budget": {"total_stpes": 5}}}},
+     r"experiments.mirl_tabular.budget: Additional properties .*'total_stpes'.*allowed keys: checkpoint_interval, eval_episodes"),
+    ({"experiments": {"mirl_tabular": {"algorithms": ["ql", "mirll"]}}}, r"experiments.mirl_tabular.algorithms\[1\]: unknown algorithm 'mirll'; defined: "),
+    ({"experiments": {"mirl_tabular": {"envs": ["corridor", "maze"]}}}, r"experiments.mirl_tabular.envs.1: 'maze' is not one of \['corridor', 'left_once'\]"),
+    ({"experiments": {"mirl_tabular": {"seeds": "ten"}}}, r"experiments.mirl_tabular.seeds: 'ten' is not of type 'integer'"),
+    ({"experiments": {"mirl_tabular": {"seeds": 0}}}, r"experiments.mirl_tabular.seeds: 0 is less than the minimum of 1"),
+    ({"algorithms": {"mirl": {"overrides": {"gamma": 1.5}}}}, r"algorithms.mirl.overrides.gamma: 1.5 is greater than the maximum of 1"),
+    ({"algorithms": {"mirl": {"overrides": {"soft_form": "exact"}}}}, r"algorithms.mirl.overrides.soft_form: 'exact' is not one of \['stable', 'naive', 'clipped'\]"),
+    ({"algorithms": {"mirl": {"agent": "DQN"}}}, r"algorithms.mirl.agent: 'DQN' is not one of \['QLearning', "),
+    ({"algorithms": {"Bad Name": {"agent": "MIRL", "label": "x"}}}, r"algorithms: 'Bad Name' does not match"),
+])
+def test_bad_config_names_the_key_and_what_is_allowed(smoke_config, patch, message):
+    with pytest.raises(ConfigError, match=message):
+        validate_config(merge(smoke_config, patch))
+
+
+def test_schema_lists_exactly_the_dataclass_fields():
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    assert set(schema["$defs"]["tabular_overrides"]["properties"]) == set(TabularConfig.field_names())
+    assert set(schema["$defs"]["tabular_budget"]["properties"]) == {f for f in Budget.__dataclass_fields__}
+
+
+def test_seed_outside_the_experiment_is_rejected(smoke_config):
+    with pytest.raises(ConfigError, match="seed 5 out of range .* allowed 0..1"):
+        resolve_run(smoke_config, "mirl", "mirl", "corridor", 5)
+
+
+def test_train_cli_reports_config_errors(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("experiments: {mirl_tabular: {seeds: -1}}\n")
+    result = subprocess.run([sys.executable, "-m", "rlrepro.train", "--config", str(REPO / "config/config.yaml"),
+                             "--config", str(bad), "--paper", "mirl", "--algo", "mirl", "--env", "corridor",
+                             "--seed", "0"], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "experiments.mirl_tabular.seeds: -1 is less than the minimum of 1" in result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_snakemake_stops_before_any_job_on_a_bad_config(tmp_path):
+    work = copy_workflow(tmp_path / "wf")
+    (work / "bad.yaml").write_text("experiments: {mirl_tabular: {algorithms: [ql, nope]}}\n")
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", "bad.yaml"],
+                            cwd=work, capture_output=True, text=True, env=activated_env())
+    assert result.returncode != 0
+    assert "experiments.mirl_tabular.algorithms[1]: unknown algorithm 'nope'" in result.stdout + result.stderr
+    assert not (work / "results" / "runs").exists()
+
+
+@pytest.fixture
+def finished_run(smoke_config, tmp_path):
+    run_dir = tmp_path / "run"
+    run(resolve_run(smoke_config, "mirl", "ql", "corridor", 0), run_dir, progress=False)
+    return run_dir
+
+
+def test_truncated_metrics_are_never_aggregated(finished_run, tmp_path, capsys):
+    metrics = finished_run / runstore.METRICS
+    metrics.write_bytes(metrics.read_bytes()[:-30])
+    with pytest.raises(runstore.CorruptRun, match=f"{metrics}: content does not match the checksum"):
+        runstore.read_run(finished_run)
+    code = aggregate_main(["--analysis", '{"bootstrap_reps": 100, "bootstrap_seed": 0, "confidence": 0.95, "final_window": 2}',
+                           "--out-dir", str(tmp_path / "agg"), str(finished_run)])
+    assert code == 2
+    assert str(metrics) in capsys.readouterr().err
+    assert not (tmp_path / "agg").exists()
+
+
+def test_unfinished_and_corrupt_meta_are_named(finished_run):
+    meta = finished_run / runstore.META
+    meta.write_text("{not json")
+    with pytest.raises(runstore.CorruptRun, match=f"{meta}: not valid JSON"):
+        runstore.read_run(finished_run)
+    meta.unlink()
+    with pytest.raises(runstore.CorruptRun, match=f"{meta}: missing; the run did not finish"):
+        runstore.read_run(finished_run)
+
+
+def test_corrupt_checkpoint_is_named(smoke_config, tmp_path):
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / runstore.CHECKPOINT).write_bytes(b"garbage")
+    with pytest.raises(runstore.CorruptRun, match="checkpoint.pkl: unreadable checkpoint"):
+        run(resolve_run(smoke_config, "mirl", "ql", "corridor", 0), tmp_path / "r", progress=False)

@@ -1,0 +1,69 @@
+"""The whole DAG on config/smoke.yaml, in a temporary copy of the repository, down to the PDF."""
+
+import re
+import shutil
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from conftest import REPO, activated_env, copy_workflow
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def smoke_workflow(tmp_path_factory):
+    if shutil.which("latexmk") is None or shutil.which("pdftotext") is None:
+        pytest.fail("latexmk and pdftotext are required (workflow/scripts/setup.sh installs them)")
+    work = copy_workflow(tmp_path_factory.mktemp("smoke"))
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "config/smoke.yaml"],
+                            cwd=work, capture_output=True, text=True, env=activated_env())
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return work
+
+
+def test_pdf_contains_the_generated_numbers(smoke_workflow):
+    pdf = smoke_workflow / "report/report.pdf"
+    assert pdf.stat().st_size > 10_000
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    final = pd.read_csv(smoke_workflow / "results/aggregate/mirl/final.csv")
+    mirl = final[(final.algo == "mirl") & (final.env == "corridor") & (final.metric == "final_eval_return")].iloc[0]
+    assert f"{mirl['mean']:.2f} [{mirl['mean_low']:.2f}, {mirl['mean_high']:.2f}]" in text
+    runs = pd.read_csv(smoke_workflow / "results/aggregate/mirl/runs.csv")
+    assert f"{len(runs)} runs" in text
+    assert "below paper scale" in text
+    assert re.search(r"Observations \(generated\)", text)
+
+
+def test_latex_has_no_undefined_references_or_missing_figures(smoke_workflow):
+    log = (smoke_workflow / "report/report.log").read_text(errors="replace")
+    assert "undefined" not in log.lower()
+    assert "not found" not in log.lower()
+
+
+def test_executed_notebook_and_figures_are_kept(smoke_workflow):
+    assert (smoke_workflow / "results/notebooks/mirl_tabular.ipynb").exists()
+    for name in ("figure1", "alpha_rho_sweep", "stability"):
+        assert (smoke_workflow / f"results/figures/mirl_tabular_{name}.pdf").stat().st_size > 1000
+
+
+def test_every_run_of_the_config_was_trained_once(smoke_workflow):
+    runs = pd.read_csv(smoke_workflow / "results/aggregate/mirl/runs.csv")
+    assert len(runs) == 7 * 2 * 2  # algorithms x grids x seeds of config/smoke.yaml
+    assert runs.below_paper_scale.all()
+    assert not runs.duplicated(["algo", "env", "seed"]).any()
+
+
+def test_rerun_has_nothing_to_do(smoke_workflow):
+    result = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--configfile", "config/smoke.yaml"],
+                            cwd=smoke_workflow, capture_output=True, text=True, env=activated_env())
+    assert result.returncode == 0
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_lint_is_clean():
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Congratulations" in result.stdout + result.stderr

@@ -1,0 +1,88 @@
+import math
+
+import numpy as np
+import pytest
+
+from rlrepro.soft import soft_policy, soft_policy_unstable, soft_value, soft_value_unstable
+from rlrepro.tabular import MIRL, QLearning, TabularConfig, prior_update
+
+
+def test_soft_value_equals_naive_formula_where_finite():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        q = rng.normal(0, 5, size=(3, 4))
+        prior = rng.dirichlet(np.ones(4))
+        beta = float(rng.uniform(0.01, 20))
+        naive = np.log((prior * np.exp(beta * q)).sum(-1)) / beta
+        np.testing.assert_allclose(soft_value(q, np.log(prior), beta), naive, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(soft_policy(q, np.log(prior), beta),
+                                   prior * np.exp(beta * q) / (prior * np.exp(beta * q)).sum(-1, keepdims=True),
+                                   rtol=1e-10, atol=1e-14)
+
+
+def test_soft_value_hand_computed():
+    q = np.array([1.0, 2.0])
+    prior = np.array([0.25, 0.75])
+    # V = log(0.25 e^2 + 0.75 e^4) / 2 at beta = 2
+    expected = math.log(0.25 * math.e ** 2 + 0.75 * math.e ** 4) / 2
+    assert soft_value(q, np.log(prior), 2.0) == pytest.approx(expected, rel=1e-14)
+
+
+def test_soft_value_finite_and_exact_at_beta_1e6():
+    q = np.array([1.0, 0.5, -2.0, 1.0])
+    prior = np.full(4, 0.25)
+    beta = 1e6
+    assert not np.isfinite(soft_value_unstable(q, prior, beta))  # the literal form overflows
+    # Two actions share the max: V = max Q + log(0.25 + 0.25) / beta exactly (others vanish).
+    assert soft_value(q, np.log(prior), beta) == pytest.approx(1.0 + math.log(0.5) / beta, rel=1e-15)
+    assert soft_value(-q, np.log(prior), beta) == pytest.approx(2.0 + math.log(0.25) / beta, rel=1e-15)
+    np.testing.assert_allclose(soft_policy(q, np.log(prior), beta), [0.5, 0.0, 0.0, 0.5])
+
+
+def test_unstable_forms_overflow_and_clip():
+    q = np.array([-10.0, -12.0])
+    prior = np.array([0.5, 0.5])
+    assert soft_value_unstable(q, prior, 100.0) == -np.inf  # exp underflows to 0 for both actions
+    assert np.isnan(soft_policy_unstable(q, prior, 100.0)).all()
+    # Clipped at 300, both exponents hit the bound: V = -300 / beta, pi uniform, information lost.
+    assert soft_value_unstable(q, prior, 100.0, bound=300) == pytest.approx(-3.0)
+    np.testing.assert_allclose(soft_policy_unstable(q, prior, 100.0, bound=300), [0.5, 0.5])
+
+
+def test_soft_value_rejects_nonpositive_beta():
+    with pytest.raises(ValueError, match="beta must be positive"):
+        soft_value(np.zeros(2), np.log(np.full(2, 0.5)), 0.0)
+
+
+def test_prior_update_eq7_hand_computed():
+    np.testing.assert_allclose(prior_update(np.array([0.5, 0.5]), np.array([0.9, 0.1]), 0.1), [0.54, 0.46])
+
+
+def test_mirl_step_matches_hand_computation():
+    cfg = TabularConfig(gamma=0.9, alpha_rho=0.1, beta_increment=0.5)
+    agent = MIRL(n_states=2, n_actions=2, cfg=cfg)
+    agent.q[:] = [[1.0, 0.0], [2.0, 4.0]]
+    agent.rho = np.array([0.25, 0.75])
+    beta = agent.beta  # 0.5 = c * (0 + 1)
+    # Target with rho_0, beta_0 at s' = 1.
+    v_next = math.log(0.25 * math.exp(beta * 2.0) + 0.75 * math.exp(beta * 4.0)) / beta
+    target = -1.0 + 0.9 * v_next
+    # pi_0(.|s=0) from Q before the update.
+    w = np.array([0.25 * math.exp(beta * 1.0), 0.75 * math.exp(0.0)])
+    pi0 = w / w.sum()
+    agent.update(0, 1, -1.0, 1, False)
+    # First visit: alpha_Q = 1^-0.8 = 1, so Q(0,1) becomes the target.
+    assert agent.q[0, 1] == pytest.approx(target, rel=1e-12)
+    np.testing.assert_allclose(agent.rho, 0.9 * np.array([0.25, 0.75]) + 0.1 * pi0, rtol=1e-12)
+    assert agent.beta == pytest.approx(1.0)  # beta_1 = c * 2
+    # Second visit: alpha_Q = 2^-0.8.
+    q_before = agent.q[0, 1]
+    agent.update(0, 1, -1.0, 1, True)
+    assert agent.q[0, 1] == pytest.approx(q_before + 2 ** -0.8 * (-1.0 - q_before), rel=1e-12)
+
+
+def test_q_learning_step_hand_computed():
+    agent = QLearning(2, 2, TabularConfig(gamma=0.5))
+    agent.q[:] = [[0.0, 0.0], [3.0, -1.0]]
+    agent.update(0, 0, 1.0, 1, False)
+    assert agent.q[0, 0] == pytest.approx(1.0 + 0.5 * 3.0)
