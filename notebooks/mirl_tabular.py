@@ -19,7 +19,8 @@
 # * the **alpha_rho sweep** of MIRL;
 # * the **stability study**: naive exp(beta Q), beta*Q clipped to +-300/500/700, and the stable form.
 #
-# Lines are means over seeds; bands are 95% bootstrap intervals over seeds (seaborn, seeded).
+# Lines are means over seeds; bands are t-intervals over seeds (mean +- t * standard error, at the
+# configured confidence), computed per x by seaborn.
 
 # %% tags=["parameters"]
 tidy_path = "results/aggregate/mirl/tidy.csv.gz"
@@ -29,8 +30,6 @@ panels = '{"paper_hyperparameters": ["ql", "sql", "sql_m", "mirl"]}'
 figure_dir = "results/figures"
 ema_window = 10
 confidence = 0.95
-bootstrap_seed = 0
-bootstrap_reps = 1000
 
 # %%
 import json
@@ -43,6 +42,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from scipy import stats
 
 panels = json.loads(panels)
 figure_dir = Path(figure_dir)
@@ -54,7 +54,8 @@ runs = runs[runs.experiment == experiment]
 ENVS = {"corridor": "3x20 corridor", "left_once": "8x8 'left exactly once'"}
 envs = [e for e in ENVS if e in set(tidy.env)]
 below_scale = bool(runs.below_paper_scale.any())
-errorbar = ("ci", 100 * confidence)
+n_seeds = int(runs.groupby(["algo", "env"]).seed.nunique().max())
+errorbar = ("se", float(stats.t.ppf(0.5 + confidence / 2, max(n_seeds - 1, 1))))  # t-interval over seeds
 sns.set_theme(style="whitegrid", context="paper")
 runs[["algo", "env", "seed", "status", "diverged_at_step", "below_paper_scale"]].head()
 
@@ -83,7 +84,8 @@ def correct_action() -> pd.DataFrame:
             parts.append(group.assign(x=group.step))
             continue
         horizon = group.groupby("seed").scored_visits.max().min()
-        grid = np.linspace(horizon / 50, horizon, 50)
+        first = max(group.groupby("seed").scored_visits.min().max(), 1)
+        grid = np.geomspace(first, horizon, 60)
         for seed, run in group.groupby("seed"):
             run = run.dropna(subset=["correct_action_rate"]).sort_values("scored_visits")
             values = np.interp(grid, run.scored_visits, run.correct_action_rate, right=np.nan)
@@ -99,7 +101,7 @@ def mark_scale(fig) -> None:
 def lineplot(ax, data, x, y, algos):
     labels = runs.drop_duplicates("algo").set_index("algo").label
     sns.lineplot(data=data[data.algo.isin(algos)], x=x, y=y, hue="algo", hue_order=algos, errorbar=errorbar,
-                 n_boot=bootstrap_reps, seed=bootstrap_seed, ax=ax, linewidth=1.2)
+                 ax=ax, linewidth=1.2)
     handles, names = ax.get_legend_handles_labels()
     ax.legend(handles, [f"{labels.get(n, n)}" for n in names], fontsize=7, title=None)
 
@@ -123,6 +125,7 @@ for row, env in enumerate(envs):
             ax.set_xlabel("environment steps")
         else:
             lineplot(ax, correct[correct.env == env], "x", "correct_action_rate", panels[panel])
+            ax.set_xscale("log")
             ax.set_ylabel("correct-action rate")
             ax.set_xlabel("interactions in (3,6)" if env == "left_once" else "environment steps")
         ax.set_title(f"{ENVS[env]}\n{panel.replace('_', ' ')}", fontsize=8)

@@ -27,6 +27,8 @@ from conftest import REPO, activated_env, copy_workflow
     ({"algorithms": {"mirl": {"overrides": {"soft_form": "exact"}}}}, r"algorithms.mirl.overrides.soft_form: 'exact' is not one of \['stable', 'naive', 'clipped'\]"),
     ({"algorithms": {"mirl": {"agent": "DQN"}}}, r"algorithms.mirl.agent: 'DQN' is not one of \['QLearning', "),
     ({"algorithms": {"Bad Name": {"agent": "MIRL", "label": "x"}}}, r"algorithms: 'Bad Name' does not match"),
+    ({"experiments": {"mirl_tabular": {"budget": {"eval_interval": 250}}}},
+     r"experiments.mirl_tabular.budget: eval_interval \(250\) must be a multiple of log_interval \(100\)"),
 ])
 def test_bad_config_names_the_key_and_what_is_allowed(smoke_config, patch, message):
     with pytest.raises(ConfigError, match=message):

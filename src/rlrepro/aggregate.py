@@ -37,7 +37,7 @@ def collect(run_dirs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
         ids = {k: spec[k] for k in ("paper", "experiment", "algo", "label", "agent", "env", "seed")}
         frame = pd.DataFrame(rows)
         if len(frame):
-            long = frame.melt(id_vars="step", var_name="metric", value_name="value")
+            long = frame.melt(id_vars="step", var_name="metric", value_name="value").dropna(subset=["value"])
             tidy_parts.append(long.assign(**ids))
         divergence = meta.get("divergence") or {}
         runs.append({
@@ -45,7 +45,7 @@ def collect(run_dirs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
             "status": meta["status"],
             "diverged_at_step": divergence.get("step"),
             "diverged_quantity": divergence.get("quantity"),
-            **{key: spec["budget"][key] for key in ("total_steps", "eval_interval", "eval_episodes", "eval_max_steps", "eval_epsilon")},
+            **{key: spec["budget"][key] for key in ("total_steps", "eval_interval", "log_interval", "eval_episodes", "eval_max_steps", "eval_epsilon")},
             "last_step": int(frame["step"].max()) if len(frame) else 0,
             "below_paper_scale": spec["below_paper_scale"],
             "scale_notes": "; ".join(spec["scale_notes"]),

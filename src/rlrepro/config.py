@@ -104,6 +104,10 @@ def _semantic_problems(config: dict) -> list[str]:
                 if key in owner:
                     problems.append(f"experiments.{name}: ({exp['paper']}, {algo}, {env}) is already run by experiment {owner[key]!r}")
                 owner[key] = name
+        try:
+            Budget(**exp["budget"])
+        except ValueError as err:
+            problems.append(f"experiments.{name}.budget: {err}")
         for panel, algos in exp.get("figures", {}).items():
             for algo in algos:
                 if algo not in exp["algorithms"]:

@@ -48,29 +48,29 @@ def compare(a: pd.Series, b: pd.Series) -> str:
     return "indistinguishable (overlapping intervals)"
 
 
-def final_table(final: pd.DataFrame, algos: list[str], caption: str, label: str, confidence: float) -> str:
+def final_table(final: pd.DataFrame, runs: pd.DataFrame, algos: list[str], caption: str, label: str, confidence: float) -> str:
     lines = [
         r"\begin{table}[ht]", r"\centering\small",
-        r"\begin{tabular}{llllll}", r"\toprule",
+        r"\resizebox{\textwidth}{!}{%", r"\begin{tabular}{llllll}", r"\toprule",
         r"grid & algorithm & final return & final correct-action & mean correct-action & runs (diverged) \\",
         r"\midrule",
     ]
     for env in ENV_NAMES:
-        rows = final[(final.env == env) & final.algo.isin(algos)]
         for algo in algos:
-            sel = rows[rows.algo == algo]
-            if sel.empty:
+            group = runs[(runs.env == env) & (runs.algo == algo)]
+            if group.empty:
                 continue
+            sel = final[(final.env == env) & (final.algo == algo)]
             by_metric = {r.metric: r for _, r in sel.iterrows()}
-            any_row = sel.iloc[0]
             cells = [interval(by_metric[m]) if m in by_metric else "--"
                      for m in ("final_eval_return", "final_correct_action_rate", "mean_correct_action_rate")]
-            lines.append(f"{ENV_NAMES[env]} & {tex_escape(any_row.label)} & {' & '.join(cells)} & "
-                         f"{int(any_row.n_runs)} ({int(any_row.n_diverged)}) \\\\")
+            n_div = int((group.status == "diverged").sum())
+            lines.append(f"{ENV_NAMES[env]} & {tex_escape(group.label.iloc[0])} & {' & '.join(cells)} & "
+                         f"{len(group)} ({n_div}) \\\\")
         lines.append(r"\midrule")
     lines[-1] = r"\bottomrule"
     pct = round(100 * confidence)
-    lines += [r"\end{tabular}",
+    lines += [r"\end{tabular}}",
               f"\\caption{{{caption} Mean over completed seeds with {pct}\\% stratified-bootstrap intervals (rliable). "
               r"`Final' averages the last snapshots of each run; `mean' averages the whole run (area under the curve).}",
               f"\\label{{{label}}}", r"\end{table}", ""]
@@ -124,6 +124,7 @@ def generate(experiment: str, final: pd.DataFrame, runs: pd.DataFrame, stats: di
         macro("MirlTabularSeeds", int(runs.groupby(["algo", "env"]).seed.nunique().max())),
         macro("MirlTabularSteps", f"{int(runs.total_steps.max()):,}".replace(",", "{,}")),
         macro("MirlTabularEvalInterval", f"{int(runs.eval_interval.max()):,}".replace(",", "{,}")),
+        macro("MirlTabularLogInterval", f"{int(runs.log_interval.max()):,}".replace(",", "{,}")),
         macro("MirlTabularEvalEpisodes", int(runs.eval_episodes.min())),
         macro("MirlTabularEvalMaxSteps", int(runs.eval_max_steps.max())),
         macro("MirlTabularEvalEpsilon", fmt(runs.eval_epsilon.max())),
@@ -132,6 +133,7 @@ def generate(experiment: str, final: pd.DataFrame, runs: pd.DataFrame, stats: di
         macro("MirlTabularConfigScale", tex_escape(runs.config_scale.iloc[0])),
         macro("MirlTabularScaleStatement",
               r"\textbf{below paper scale} (" + tex_escape("; ".join(notes)) + ")" if below else "at paper scale"),
+        macro("MirlTabularConfidence", round(100 * stats["confidence"])),
         macro("MirlTabularBootstrap", f"{stats['bootstrap_reps']} resamples, seed {stats['bootstrap_seed']}"),
         macro("MirlTabularCommit", tex_escape(", ".join(sorted(runs.git_commit.astype(str).unique()))[:60])),
     ]
@@ -141,7 +143,7 @@ def generate(experiment: str, final: pd.DataFrame, runs: pd.DataFrame, stats: di
                           ("alpha_rho_sweep", r"MIRL's prior learning rate $\alpha_\rho$ ($\gamma=0.999$)."),
                           ("stability", r"Stability study: naive, clipped and stable soft values.")):
         algos = panels.get(name, [])
-        table = final_table(final, algos, caption, f"tab:{experiment}-{name}", conf) if algos else ""
+        table = final_table(final, runs, algos, caption, f"tab:{experiment}-{name}", conf) if algos else ""
         command = "MirlTabularTable" + "".join(w.capitalize() for w in name.split("_"))
         out.append(f"\\newcommand{{\\{command}}}{{%\n{table}}}\n")
     out.append(observations(final, runs, panels, conf))

@@ -267,7 +267,9 @@ class Budget:
     total_steps: int = 100_000
     """Environment interactions per run (about 1e5 in the paper)."""
     eval_interval: int = 1000
-    """Training steps between evaluation snapshots; also the window of the correct-action rate."""
+    """Training steps between evaluation snapshots (a multiple of log_interval)."""
+    log_interval: int = 100
+    """Training steps between rows of the metrics table; the window of the correct-action rate."""
     eval_episodes: int = 30
     """Episodes per snapshot (paper: 30)."""
     eval_max_steps: int = 100
@@ -276,6 +278,10 @@ class Budget:
     """Exploration probability at evaluation (paper: 0.05), exploring from the agent's prior."""
     checkpoint_interval: int = 10_000
     """Training steps between checkpoints."""
+
+    def __post_init__(self):
+        if self.eval_interval % self.log_interval:
+            raise ValueError(f"eval_interval ({self.eval_interval}) must be a multiple of log_interval ({self.log_interval})")
 
 
 def evaluate(agent: QLearning, env: GridWorld, budget: Budget, rng: np.random.Generator) -> np.ndarray:
@@ -330,7 +336,8 @@ def train(
     on_checkpoint: Callable[[TrainState], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> list[dict]:
-    """Train for ``budget.total_steps`` interactions; returns one metrics row per snapshot.
+    """Train for ``budget.total_steps`` interactions; returns one metrics row per ``log_interval``
+    steps, with the evaluation columns filled every ``eval_interval`` steps.
 
     Raises :class:`Diverged` (carrying the rows so far in ``.rows``) when a value goes non-finite.
     Evaluation draws from its own generator per snapshot, so it never perturbs training.
@@ -359,21 +366,21 @@ def train(
             s = env.reset()[0] if terminated else s_next
 
             done = step + 1
-            if done % budget.eval_interval == 0:
-                eval_rng = np.random.default_rng([seed, done])
-                returns = evaluate(agent, env, budget, eval_rng)
+            if done % budget.log_interval == 0:
                 state.total_scored += state.window_scored
-                rows.append({
+                row = {
                     "step": done,
-                    "eval_return": float(returns.mean()),
-                    "eval_return_std": float(returns.std()),
                     "correct_action_rate": state.window_correct / state.window_scored if state.window_scored else float("nan"),
                     "scored_visits": state.total_scored,
                     **agent.diagnostics(),
-                })
+                }
+                if done % budget.eval_interval == 0:
+                    returns = evaluate(agent, env, budget, np.random.default_rng([seed, done]))
+                    row.update(eval_return=float(returns.mean()), eval_return_std=float(returns.std()))
+                rows.append(row)
                 state.window_scored = state.window_correct = 0
                 if on_progress:
-                    on_progress(budget.eval_interval)
+                    on_progress(budget.log_interval)
             if on_checkpoint and done % budget.checkpoint_interval == 0 and done < budget.total_steps:
                 state.step = done
                 state.agent, state.env, state.rng = agent.state_dict(), env.get_state(), rng.bit_generator.state

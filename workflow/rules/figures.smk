@@ -27,5 +27,4 @@ rule figures_tabular:
         "-p tidy_path {input.tidy} -p runs_path {input.runs} -p experiment {wildcards.experiment} "
         "-p panels {params.panels:q} -p figure_dir results/figures "
         "-p ema_window {params.analysis[reward_ema_window]} -p confidence {params.analysis[confidence]} "
-        "-p bootstrap_seed {params.analysis[bootstrap_seed]} -p bootstrap_reps {params.analysis[bootstrap_reps]} "
         ">> {log} 2>&1"
