@@ -62,7 +62,7 @@ def test_mirl_step_matches_hand_computation():
     cfg = TabularConfig(gamma=0.9, alpha_rho=0.1, beta_increment=0.5)
     agent = MIRL(n_states=2, n_actions=2, cfg=cfg)
     agent.q[:] = [[1.0, 0.0], [2.0, 4.0]]
-    agent.rho = np.array([0.25, 0.75])
+    agent.set_prior(np.array([0.25, 0.75]))
     beta = agent.beta  # 0.5 = c * (0 + 1)
     # Target with rho_0, beta_0 at s' = 1.
     v_next = math.log(0.25 * math.exp(beta * 2.0) + 0.75 * math.exp(beta * 4.0)) / beta

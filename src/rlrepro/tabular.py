@@ -127,31 +127,31 @@ class SoftQLearning(QLearning):
     def __init__(self, n_states: int, n_actions: int, cfg: TabularConfig):
         super().__init__(n_states, n_actions, cfg)
         self.beta = cfg.beta_increment
+        self.set_prior(np.full(n_actions, 1.0 / n_actions))
 
-    def soft_prior(self) -> np.ndarray:
-        """rho in eqs. (2) and (6)."""
-        return np.full(self.n_actions, 1.0 / self.n_actions)
+    def set_prior(self, rho: np.ndarray) -> None:
+        """rho of eqs. (2) and (6), with its log cached for the stable form."""
+        self.rho = rho
+        with np.errstate(divide="ignore"):
+            self.log_rho = np.log(rho)
 
     def preference(self, q_rows: np.ndarray) -> np.ndarray:
         """The logits log rho + beta Q in the stable form (same argmax as pi, no exp);
         the literal, possibly clipped pi of eq. (6) in the stability study's forms."""
-        rho = self.soft_prior()
         if self.cfg.soft_form == "stable":
-            return soft_logits(q_rows, np.log(rho), self.beta)
-        return soft_policy_unstable(q_rows, rho, self.beta, self._bound())
+            return soft_logits(q_rows, self.log_rho, self.beta)
+        return soft_policy_unstable(q_rows, self.rho, self.beta, self._bound())
 
     def policy(self, q_rows: np.ndarray) -> np.ndarray:
         """pi(a|s) of eq. (6) in the configured form."""
-        rho = self.soft_prior()
         if self.cfg.soft_form == "stable":
-            return soft_policy(q_rows, np.log(rho), self.beta)
-        return soft_policy_unstable(q_rows, rho, self.beta, self._bound())
+            return soft_policy(q_rows, self.log_rho, self.beta)
+        return soft_policy_unstable(q_rows, self.rho, self.beta, self._bound())
 
     def next_value(self, q_row: np.ndarray) -> float:
-        rho = self.soft_prior()
         if self.cfg.soft_form == "stable":
-            return float(soft_value(q_row, np.log(rho), self.beta))
-        return float(soft_value_unstable(q_row, rho, self.beta, self._bound()))
+            return float(soft_value(q_row, self.log_rho, self.beta))
+        return float(soft_value_unstable(q_row, self.rho, self.beta, self._bound()))
 
     def _bound(self) -> float | None:
         return self.cfg.clip_bound if self.cfg.soft_form == "clipped" else None
@@ -160,11 +160,12 @@ class SoftQLearning(QLearning):
         self.beta += self.cfg.beta_increment
 
     def state_dict(self) -> dict:
-        return {**super().state_dict(), "beta": self.beta}
+        return {**super().state_dict(), "beta": self.beta, "rho": self.rho.copy()}
 
     def load_state_dict(self, d: dict) -> None:
         super().load_state_dict(d)
         self.beta = d["beta"]
+        self.set_prior(d["rho"].copy())
 
     def diagnostics(self) -> dict[str, float]:
         return {"beta": self.beta}
@@ -184,13 +185,10 @@ class MarginalSoftQLearning(SoftQLearning):
     def exploration_prior(self) -> np.ndarray:
         return self.marginal()
 
-    def soft_prior(self) -> np.ndarray:
-        if self.cfg.marginal_prior_in_soft_value:
-            return self.marginal()
-        return super().soft_prior()
-
     def after_update(self, s: int, a: int) -> None:
         self.action_counts[a] += 1
+        if self.cfg.marginal_prior_in_soft_value:
+            self.set_prior(self.marginal())
         super().after_update(s, a)
 
     def state_dict(self) -> dict:
@@ -202,14 +200,7 @@ class MarginalSoftQLearning(SoftQLearning):
 
 
 class MIRL(SoftQLearning):
-    """Mutual-information regularised soft Q-learning: the prior rho is learned."""
-
-    def __init__(self, n_states: int, n_actions: int, cfg: TabularConfig):
-        super().__init__(n_states, n_actions, cfg)
-        self.rho = np.full(n_actions, 1.0 / n_actions)
-
-    def soft_prior(self) -> np.ndarray:
-        return self.rho
+    """Mutual-information regularised soft Q-learning: the prior rho is learned and explored from."""
 
     def exploration_prior(self) -> np.ndarray:
         return self.rho
@@ -220,14 +211,7 @@ class MIRL(SoftQLearning):
         if not math.isfinite(pi_s.sum()):
             raise Diverged(self.updates, "policy pi(.|s)")
         super().update(s, a, r, s_next, terminated)
-        self.rho = prior_update(self.rho, pi_s, self.cfg.alpha_rho)
-
-    def state_dict(self) -> dict:
-        return {**super().state_dict(), "rho": self.rho.copy()}
-
-    def load_state_dict(self, d: dict) -> None:
-        super().load_state_dict(d)
-        self.rho = d["rho"].copy()
+        self.set_prior(prior_update(self.rho, pi_s, self.cfg.alpha_rho))
 
     def diagnostics(self) -> dict[str, float]:
         return {**super().diagnostics(), **{f"rho_{i}": float(p) for i, p in enumerate(self.rho)}}
