@@ -9,6 +9,10 @@ reported by the reproduction: work with the logits ``log rho + beta * Q`` and su
 maximum before exponentiating (logsumexp / softmax). :func:`soft_value_unstable` and
 :func:`soft_policy_unstable` keep the exponent as the paper writes it, optionally clipped, and
 exist only for the stability study.
+
+Equation numbers follow the reproduction report (../shared/seeds/000), as papers.md does; the
+revised paper numbers them differently (the public reproduction's code cites eq. 11 for the prior
+update and eq. 12 for the tabular Q update).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""MIRL's tabular experiment (Paper A, Section 5.1 / Figure 1): QL, SQL, SQL_m and MIRL.
+"""MIRL's tabular experiment (Paper A, Figure 1): QL, SQL, SQL_m and MIRL.
 
 One agent family, one training loop. The four algorithms differ only where their math does:
 
