@@ -137,38 +137,32 @@ fig.savefig(figure_dir / f"{experiment}_figure1.pdf")
 # ## MIRL's prior learning rate alpha_rho (gamma 0.999)
 
 # %%
-sweep = panels.get("alpha_rho_sweep", [])
-fig, axes = plt.subplots(1, len(envs), figsize=(3.6 * len(envs), 2.8), squeeze=False)
-for col, env in enumerate(envs):
-    ax = axes[0, col]
-    lineplot(ax, reward[reward.env == env], "step", "eval_return_ema", sweep)
-    ax.set_title(ENVS[env], fontsize=8)
-    ax.set_xlabel("environment steps")
-    ax.set_ylabel("evaluation reward (EMA)")
-mark_scale(fig)
-fig.tight_layout()
-fig.savefig(figure_dir / f"{experiment}_alpha_rho_sweep.pdf")
+def reward_by_grid(algos: list[str], name: str, mark_divergence: bool = False) -> None:
+    """One reward panel per grid for ``algos``; optionally a tick at each run's divergence step."""
+    fig, axes = plt.subplots(1, len(envs), figsize=(3.6 * len(envs), 2.8), squeeze=False)
+    palette = dict(zip(algos, sns.color_palette(n_colors=len(algos)), strict=True))
+    for ax, env in zip(axes[0], envs, strict=True):
+        lineplot(ax, reward[reward.env == env], "step", "eval_return_ema", algos)
+        if mark_divergence:
+            diverged = runs[(runs.env == env) & (runs.status == "diverged") & runs.algo.isin(algos)]
+            for _, run in diverged.iterrows():
+                ax.axvline(run.diverged_at_step, ymax=0.06, color=palette[run.algo], linewidth=1.5)
+        ax.set_title(ENVS[env], fontsize=8)
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel("evaluation reward (EMA)")
+    mark_scale(fig)
+    fig.tight_layout()
+    fig.savefig(figure_dir / f"{experiment}_{name}.pdf")
+
+
+reward_by_grid(panels.get("alpha_rho_sweep", []), "alpha_rho_sweep")
 
 # %% [markdown]
-# ## Stability: naive, clipped and stable soft values over 1e5 steps
+# ## Stability: naive, clipped and stable soft values over the whole run
 # Curves of diverged runs stop at their divergence; ticks on the x-axis mark each divergence.
 
 # %%
-stability = panels.get("stability", [])
-fig, axes = plt.subplots(1, len(envs), figsize=(3.6 * len(envs), 2.8), squeeze=False)
-palette = dict(zip(stability, sns.color_palette(n_colors=len(stability))))
-for col, env in enumerate(envs):
-    ax = axes[0, col]
-    lineplot(ax, reward[reward.env == env], "step", "eval_return_ema", stability)
-    diverged = runs[(runs.env == env) & (runs.status == "diverged") & runs.algo.isin(stability)]
-    for _, run in diverged.iterrows():
-        ax.axvline(run.diverged_at_step, ymax=0.06, color=palette[run.algo], linewidth=1.5)
-    ax.set_title(ENVS[env], fontsize=8)
-    ax.set_xlabel("environment steps")
-    ax.set_ylabel("evaluation reward (EMA)")
-mark_scale(fig)
-fig.tight_layout()
-fig.savefig(figure_dir / f"{experiment}_stability.pdf")
+reward_by_grid(panels.get("stability", []), "stability", mark_divergence=True)
 
 # %%
 runs.groupby(["algo", "env"]).agg(runs=("seed", "size"), diverged=("status", lambda s: (s == "diverged").sum()),

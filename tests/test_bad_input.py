@@ -1,7 +1,5 @@
-import gzip
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
