@@ -99,3 +99,15 @@ def test_corrupt_checkpoint_is_named(smoke_config, tmp_path):
     (tmp_path / "r" / runstore.CHECKPOINT).write_bytes(b"garbage")
     with pytest.raises(runstore.CorruptRun, match="checkpoint.pkl: unreadable checkpoint"):
         run(resolve_run(smoke_config, "mirl", "ql", "corridor", 0), tmp_path / "r", progress=False)
+
+
+@pytest.mark.parametrize("patch, message", [
+    ({"env": "maze"}, "spec.env: unknown environment 'maze'; allowed: corridor, left_once"),
+    ({"agent": "DQN"}, "spec.agent: unknown agent 'DQN'; allowed: QLearning"),
+    ({"budget": {"total_steps": 10, "frames": 3}}, "spec.budget: unknown keys \\['frames'\\]"),
+])
+def test_hand_written_spec_is_checked_before_work(smoke_config, tmp_path, patch, message):
+    spec = {**resolve_run(smoke_config, "mirl", "ql", "corridor", 0), **patch}
+    with pytest.raises(ConfigError, match=message):
+        run(spec, tmp_path / "r", progress=False)
+    assert not (tmp_path / "r").exists()

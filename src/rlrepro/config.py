@@ -14,6 +14,7 @@ from typing import Any, Iterator
 import jsonschema
 import yaml
 
+from rlrepro.envs.gridworld import LAYOUTS
 from rlrepro.tabular import AGENTS, Budget, TabularConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -174,3 +175,9 @@ def check_spec(spec: dict) -> None:
     unknown = set(spec.get("agent_config", {})) - set(TabularConfig.field_names())
     if unknown:
         raise ConfigError(f"spec.agent_config: unknown keys {sorted(unknown)}; allowed: {TabularConfig.field_names()}")
+    if spec.get("env") not in LAYOUTS:
+        raise ConfigError(f"spec.env: unknown environment {spec.get('env')!r}; allowed: {', '.join(LAYOUTS)}")
+    budget_keys = list(Budget.__dataclass_fields__)
+    unknown = set(spec.get("budget", {})) - set(budget_keys)
+    if unknown:
+        raise ConfigError(f"spec.budget: unknown keys {sorted(unknown)}; allowed: {budget_keys}")
