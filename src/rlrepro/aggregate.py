@@ -46,6 +46,7 @@ def collect(run_dirs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
             "diverged_at_step": divergence.get("step"),
             "diverged_quantity": divergence.get("quantity"),
             **{key: spec["budget"][key] for key in ("total_steps", "eval_interval", "log_interval", "eval_episodes", "eval_max_steps", "eval_epsilon")},
+            **{f"cfg_{key}": value for key, value in spec["agent_config"].items()},
             "last_step": int(frame["step"].max()) if len(frame) else 0,
             "below_paper_scale": spec["below_paper_scale"],
             "scale_notes": "; ".join(spec["scale_notes"]),

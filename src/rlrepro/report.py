@@ -48,6 +48,21 @@ def compare(a: pd.Series, b: pd.Series) -> str:
     return "indistinguishable (overlapping intervals)"
 
 
+def config_values(runs: pd.DataFrame, key: str, algos: list[str] | None = None, agent: str | None = None) -> str:
+    """The distinct values of a resolved agent-config field among the selected runs, e.g. '0.99, 0.999'."""
+    sel = runs if algos is None else runs[runs.algo.isin(algos)]
+    if agent is not None:
+        sel = sel[sel.agent == agent]
+    values = sorted(sel[f"cfg_{key}"].dropna().unique())
+    return ", ".join(f"{v:g}" for v in values) if values else "--"
+
+
+def panel_caption(runs: pd.DataFrame, title: str, algos: list[str]) -> str:
+    """A table caption whose hyperparameters are read from the runs, not typed."""
+    return (f"{title} ($\\gamma \\in \\{{{config_values(runs, 'gamma', algos)}\\}}$; MIRL's "
+            f"$\\alpha_\\rho \\in \\{{{config_values(runs, 'alpha_rho', algos, 'MIRL')}\\}}$).")
+
+
 def final_table(final: pd.DataFrame, runs: pd.DataFrame, algos: list[str], caption: str, label: str, confidence: float) -> str:
     lines = [
         r"\begin{table}[ht]", r"\centering\small",
@@ -137,12 +152,18 @@ def generate(experiment: str, final: pd.DataFrame, runs: pd.DataFrame, stats: di
         macro("MirlTabularBootstrap", f"{stats['bootstrap_reps']} resamples, seed {stats['bootstrap_seed']}"),
         macro("MirlTabularCommit", tex_escape(", ".join(sorted(runs.git_commit.astype(str).unique()))[:60])),
     ]
+    out += [
+        macro("MirlTabularBetaIncrement", config_values(runs, "beta_increment")),
+        macro("MirlTabularTrainEpsilon", config_values(runs, "epsilon")),
+        macro("MirlTabularSweepGamma", config_values(runs, "gamma", panels.get("alpha_rho_sweep", []))),
+    ]
     conf = stats["confidence"]
-    for name, caption in (("paper_hyperparameters", r"Paper hyperparameters ($\gamma=0.99$, $\alpha_\rho=2\cdot10^{-3}$)."),
-                          ("advised_hyperparameters", r"The authors' later advice ($\gamma=0.999$, $\alpha_\rho=2\cdot10^{-4}$)."),
-                          ("alpha_rho_sweep", r"MIRL's prior learning rate $\alpha_\rho$ ($\gamma=0.999$)."),
-                          ("stability", r"Stability study: naive, clipped and stable soft values.")):
+    for name, title in (("paper_hyperparameters", "Paper hyperparameters"),
+                        ("advised_hyperparameters", "The authors' later advice"),
+                        ("alpha_rho_sweep", "MIRL's prior learning rate"),
+                        ("stability", "Stability study: naive, clipped and stable soft values")):
         algos = panels.get(name, [])
+        caption = panel_caption(runs, title, algos)
         table = final_table(final, runs, algos, caption, f"tab:{experiment}-{name}", conf) if algos else ""
         command = "MirlTabularTable" + "".join(w.capitalize() for w in name.split("_"))
         out.append(f"\\newcommand{{\\{command}}}{{%\n{table}}}\n")
