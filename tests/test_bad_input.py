@@ -7,6 +7,7 @@ import yaml
 from rlrepro import runstore
 from rlrepro.aggregate import main as aggregate_main
 from rlrepro.config import SCHEMA_PATH, ConfigError, merge, resolve_run, validate_config
+from rlrepro.actor_critic import ActorCriticConfig, ContinuousBudget
 from rlrepro.tabular import Budget, TabularConfig
 from rlrepro.train import run
 
@@ -18,7 +19,16 @@ from conftest import REPO, activated_env, copy_workflow
     ({"experiments": {"mirl_tabular": {"budget": {"total_stpes": 5}}}},
      r"experiments.mirl_tabular.budget: Additional properties .*'total_stpes'.*allowed keys: checkpoint_interval, eval_episodes"),
     ({"experiments": {"mirl_tabular": {"algorithms": ["ql", "mirll"]}}}, r"experiments.mirl_tabular.algorithms\[1\]: unknown algorithm 'mirll'; defined: "),
-    ({"experiments": {"mirl_tabular": {"envs": ["corridor", "maze"]}}}, r"experiments.mirl_tabular.envs.1: 'maze' is not one of \['corridor', 'left_once'\]"),
+    ({"experiments": {"mirl_tabular": {"envs": ["corridor", "maze"]}}}, r"experiments.mirl_tabular.envs\[1\]: 'maze' is not an environment of kind 'tabular'; allowed: corridor, left_once"),
+    ({"experiments": {"epmd_mujoco": {"envs": ["Hopper-v4"]}}},
+     r"experiments.epmd_mujoco.envs\[0\]: 'Hopper-v4' is not an environment of kind 'continuous'; allowed: Pendulum-v1, HalfCheetah-v5"),
+    ({"experiments": {"epmd_pendulum": {"algorithms": ["sac", "mirl"]}}},
+     r"experiments.epmd_pendulum.algorithms\[1\]: 'mirl' is a tabular agent \(MIRL\); experiment kind 'continuous' runs: DDPG, TD3, SAC, PMAC"),
+    ({"algorithms": {"pmac": {"overrides": {"tau": 0.5}}}}, r"algorithms.pmac.overrides: Additional properties .*'tau'.*allowed keys: actor_lr, autotune_entropy"),
+    ({"algorithms": {"pmac": {"overrides": {"clamp_target_weight": "yes"}}}}, r"algorithms.pmac.overrides.clamp_target_weight: 'yes' is not of type 'boolean'"),
+    ({"experiments": {"epmd_pendulum": {"budget": {"eval_episodes": 0}}}}, r"experiments.epmd_pendulum.budget.eval_episodes: 0 is less than the minimum of 1"),
+    ({"experiments": {"epmd_pendulum": {"agent_overrides": {"hidden_sizes": []}}}},
+     r"experiments.epmd_pendulum.agent_overrides.hidden_sizes: \[\] should be non-empty"),
     ({"experiments": {"mirl_tabular": {"seeds": "ten"}}}, r"experiments.mirl_tabular.seeds: 'ten' is not of type 'integer'"),
     ({"experiments": {"mirl_tabular": {"seeds": 0}}}, r"experiments.mirl_tabular.seeds: 0 is less than the minimum of 1"),
     ({"algorithms": {"mirl": {"overrides": {"gamma": 1.5}}}}, r"algorithms.mirl.overrides.gamma: 1.5 is greater than the maximum of 1"),
@@ -37,6 +47,8 @@ def test_schema_lists_exactly_the_dataclass_fields():
     schema = yaml.safe_load(SCHEMA_PATH.read_text())
     assert set(schema["$defs"]["tabular_overrides"]["properties"]) == set(TabularConfig.field_names())
     assert set(schema["$defs"]["tabular_budget"]["properties"]) == {f for f in Budget.__dataclass_fields__}
+    assert set(schema["$defs"]["continuous_overrides"]["properties"]) == set(ActorCriticConfig.field_names())
+    assert set(schema["$defs"]["continuous_budget"]["properties"]) == {f for f in ContinuousBudget.__dataclass_fields__}
 
 
 def test_seed_outside_the_experiment_is_rejected(smoke_config):
@@ -103,7 +115,7 @@ def test_corrupt_checkpoint_is_named(smoke_config, tmp_path):
 
 @pytest.mark.parametrize("patch, message", [
     ({"env": "maze"}, "spec.env: unknown environment 'maze'; allowed: corridor, left_once"),
-    ({"agent": "DQN"}, "spec.agent: unknown agent 'DQN'; allowed: QLearning"),
+    ({"agent": "DQN"}, "spec.agent: unknown tabular agent 'DQN'; allowed: QLearning"),
     ({"budget": {"total_steps": 10, "frames": 3}}, "spec.budget: unknown keys \\['frames'\\]"),
 ])
 def test_hand_written_spec_is_checked_before_work(smoke_config, tmp_path, patch, message):

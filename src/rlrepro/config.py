@@ -14,16 +14,35 @@ from typing import Any, Iterator
 import jsonschema
 import yaml
 
+from rlrepro import actor_critic, tabular
 from rlrepro.envs.gridworld import LAYOUTS
-from rlrepro.tabular import AGENTS, Budget, TabularConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO_ROOT / "config" / "schema.yaml"
 
+KINDS = {
+    "tabular": {"agents": tabular.AGENTS, "config": tabular.TabularConfig, "budget": tabular.Budget, "envs": tuple(LAYOUTS)},
+    "continuous": {"agents": actor_critic.AGENTS, "config": actor_critic.ActorCriticConfig,
+                   "budget": actor_critic.ContinuousBudget, "envs": actor_critic.ENVS},
+}
+"""Experiment kinds: which agents, config and budget dataclasses, and environments each accepts."""
+
 PAPER_SCALE = {
     "tabular": {"total_steps": 100_000, "seeds": 10, "eval_episodes": 30, "eval_max_steps": 100},
+    "continuous": {"total_steps": 1_000_000, "seeds": 5},
 }
 """What each experiment kind ran at in the paper (papers.md); less than this is 'below paper scale'."""
+
+PAPER_SCALE_BY_ENV = {
+    "Humanoid-v5": {"total_steps": 6_000_000, "seeds": 5},
+    # Neither EPMD nor its reproduction gives a scale for the sanity task; this project's reference.
+    "Pendulum-v1": {"total_steps": 20_000, "seeds": 5},
+}
+"""Per-environment exceptions to PAPER_SCALE."""
+
+
+def kind_of_agent(agent: str) -> str | None:
+    return next((kind for kind, k in KINDS.items() if agent in k["agents"]), None)
 
 
 class ConfigError(ValueError):
@@ -95,19 +114,39 @@ def _semantic_problems(config: dict) -> list[str]:
     problems = []
     registry = config["algorithms"]
     owner: dict[tuple[str, str, str], str] = {}
+    for algo, entry in registry.items():
+        kind = kind_of_agent(entry["agent"])
+        unknown = sorted(set(entry.get("overrides", {})) - set(KINDS[kind]["config"].field_names()))
+        if unknown:
+            problems.append(f"algorithms.{algo}.overrides: unknown keys {unknown} for a {kind} agent; allowed: {', '.join(KINDS[kind]['config'].field_names())}")
     for name, exp in config["experiments"].items():
+        kind = KINDS[exp["kind"]]
+        for i, env in enumerate(exp["envs"]):
+            if env not in kind["envs"]:
+                problems.append(f"experiments.{name}.envs[{i}]: {env!r} is not an environment of kind {exp['kind']!r}; allowed: {', '.join(kind['envs'])}")
+        unknown = sorted(set(exp.get("agent_overrides", {})) - set(kind["config"].field_names()))
+        if unknown:
+            problems.append(f"experiments.{name}.agent_overrides: unknown keys {unknown}; allowed: {', '.join(kind['config'].field_names())}")
         for i, algo in enumerate(exp["algorithms"]):
             if algo not in registry:
                 problems.append(f"experiments.{name}.algorithms[{i}]: unknown algorithm {algo!r}; defined: {', '.join(sorted(registry))}")
                 continue
+            if kind_of_agent(registry[algo]["agent"]) != exp["kind"]:
+                problems.append(f"experiments.{name}.algorithms[{i}]: {algo!r} is a {kind_of_agent(registry[algo]['agent'])} agent "
+                                f"({registry[algo]['agent']}); experiment kind {exp['kind']!r} runs: {', '.join(kind['agents'])}")
+                continue
+            try:
+                agent_config(config, exp, algo)
+            except (TypeError, ValueError) as err:
+                problems.append(f"algorithms.{algo} in experiments.{name}: {err}")
             for env in exp["envs"]:
                 key = (exp["paper"], algo, env)
                 if key in owner:
                     problems.append(f"experiments.{name}: ({exp['paper']}, {algo}, {env}) is already run by experiment {owner[key]!r}")
                 owner[key] = name
         try:
-            Budget(**exp["budget"])
-        except ValueError as err:
+            kind["budget"](**exp["budget"])
+        except (TypeError, ValueError) as err:
             problems.append(f"experiments.{name}.budget: {err}")
         for panel, algos in exp.get("figures", {}).items():
             for algo in algos:
@@ -133,9 +172,16 @@ def find_experiment(config: dict, paper: str, algo: str, env: str) -> tuple[str,
     raise ConfigError(f"no experiment runs algorithm {algo!r} on env {env!r} for paper {paper!r}; configured runs: {known}")
 
 
-def scale_report(kind: str, budget: dict, seeds: int) -> list[str]:
+def agent_config(config: dict, exp: dict, algo: str):
+    """The agent's config dataclass: defaults, then the algorithm's overrides, then the experiment's
+    ``agent_overrides`` (settings of a task family, such as network sizes, win)."""
+    overrides = {**config["algorithms"][algo].get("overrides", {}), **exp.get("agent_overrides", {})}
+    return KINDS[exp["kind"]]["config"](**overrides)
+
+
+def scale_report(kind: str, budget: dict, seeds: int, env: str | None = None) -> list[str]:
     """Ways in which a run's budget falls short of the paper's; empty at paper scale."""
-    paper = PAPER_SCALE[kind]
+    paper = PAPER_SCALE_BY_ENV.get(env, PAPER_SCALE[kind])
     notes = [f"{key} {budget[key]} < paper {paper[key]}" for key in paper if key != "seeds" and budget[key] < paper[key]]
     if seeds < paper["seeds"]:
         notes.append(f"seeds {seeds} < paper {paper['seeds']}")
@@ -146,11 +192,10 @@ def resolve_run(config: dict, paper: str, algo: str, env: str, seed: int) -> dic
     """The complete, JSON-serialisable specification of one run (what the train job receives)."""
     exp_name, exp = find_experiment(config, paper, algo, env)
     entry = config["algorithms"][algo]
-    agent_config = TabularConfig(**entry.get("overrides", {}))
-    budget = Budget(**exp["budget"])
+    budget = KINDS[exp["kind"]]["budget"](**exp["budget"])
     if not 0 <= seed < exp["seeds"]:
         raise ConfigError(f"seed {seed} out of range for experiment {exp_name!r}: allowed 0..{exp['seeds'] - 1}")
-    below = scale_report(exp["kind"], asdict(budget), exp["seeds"])
+    below = scale_report(exp["kind"], asdict(budget), exp["seeds"], env)
     return {
         "paper": paper,
         "experiment": exp_name,
@@ -158,26 +203,32 @@ def resolve_run(config: dict, paper: str, algo: str, env: str, seed: int) -> dic
         "algo": algo,
         "label": entry["label"],
         "agent": entry["agent"],
-        "agent_config": asdict(agent_config),
+        "agent_config": asdict(agent_config(config, exp, algo)),
         "env": env,
         "seed": seed,
         "budget": asdict(budget),
         "config_scale": config["scale"],
         "below_paper_scale": bool(below),
         "scale_notes": below,
+        "device": config.get("device", "cpu"),
     }
 
 
 def check_spec(spec: dict) -> None:
     """Reject a hand-written spec whose agent or keys are unknown, before any work."""
-    if spec.get("agent") not in AGENTS:
-        raise ConfigError(f"spec.agent: unknown agent {spec.get('agent')!r}; allowed: {', '.join(AGENTS)}")
-    unknown = set(spec.get("agent_config", {})) - set(TabularConfig.field_names())
+    if spec.get("kind") not in KINDS:
+        raise ConfigError(f"spec.kind: unknown kind {spec.get('kind')!r}; allowed: {', '.join(KINDS)}")
+    kind = KINDS[spec["kind"]]
+    if spec.get("agent") not in kind["agents"]:
+        raise ConfigError(f"spec.agent: unknown {spec['kind']} agent {spec.get('agent')!r}; allowed: {', '.join(kind['agents'])}")
+    unknown = set(spec.get("agent_config", {})) - set(kind["config"].field_names())
     if unknown:
-        raise ConfigError(f"spec.agent_config: unknown keys {sorted(unknown)}; allowed: {TabularConfig.field_names()}")
-    if spec.get("env") not in LAYOUTS:
-        raise ConfigError(f"spec.env: unknown environment {spec.get('env')!r}; allowed: {', '.join(LAYOUTS)}")
-    budget_keys = list(Budget.__dataclass_fields__)
+        raise ConfigError(f"spec.agent_config: unknown keys {sorted(unknown)}; allowed: {kind['config'].field_names()}")
+    if spec.get("env") not in kind["envs"]:
+        raise ConfigError(f"spec.env: unknown environment {spec.get('env')!r}; allowed: {', '.join(kind['envs'])}")
+    if spec.get("device", "cpu") not in ("cpu", "cuda"):
+        raise ConfigError(f"spec.device: {spec.get('device')!r}; allowed: cpu, cuda")
+    budget_keys = list(kind["budget"].__dataclass_fields__)
     unknown = set(spec.get("budget", {})) - set(budget_keys)
     if unknown:
         raise ConfigError(f"spec.budget: unknown keys {sorted(unknown)}; allowed: {budget_keys}")

@@ -20,22 +20,61 @@ from tqdm import tqdm
 
 from rlrepro import runstore
 from rlrepro.config import ConfigError, check_spec, load_config, resolve_run, validate_config
-from rlrepro.envs.gridworld import GridWorld
-from rlrepro.tabular import AGENTS, Budget, Diverged, TabularConfig, train
 
 
 def default_run_dir(spec: dict, root: Path = Path("results/runs")) -> Path:
     return root / spec["paper"] / spec["algo"] / spec["env"] / f"seed{spec['seed']}"
 
 
+def tabular_trainer(spec: dict):
+    """(train function, total steps, its Diverged exception, device description) for a gridworld run."""
+    from rlrepro.envs.gridworld import GridWorld
+    from rlrepro.tabular import AGENTS, Budget, Diverged, TabularConfig, train
+
+    env = GridWorld(spec["env"])
+    agent = AGENTS[spec["agent"]](env.n_states, env.n_actions, TabularConfig(**spec["agent_config"]))
+    budget = Budget(**spec["budget"])
+
+    def fit(**kwargs):
+        return train(agent, env, budget, spec["seed"], **kwargs)
+
+    return fit, budget.total_steps, Diverged, "cpu"
+
+
+def continuous_trainer(spec: dict):
+    """(train function, total steps, its Diverged exception, device description) for an actor-critic run."""
+    import torch
+
+    from rlrepro.actor_critic import AGENTS, ActorCriticConfig, ContinuousBudget, Diverged, make_env, train
+
+    device = spec.get("device", "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("spec.device is 'cuda' but torch sees no CUDA device here (CPU build of torch, or no GPU on this node)")
+    torch.use_deterministic_algorithms(device == "cpu")
+    env, eval_env = make_env(spec["env"]), make_env(spec["env"])
+    agent = AGENTS[spec["agent"]](env.observation_space.shape[0], env.action_space.shape[0],
+                                  ActorCriticConfig(**spec["agent_config"]), torch.device(device))
+    budget = ContinuousBudget(**spec["budget"])
+
+    def fit(**kwargs):
+        return train(agent, env, eval_env, budget, spec["seed"], **kwargs)
+
+    name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
+    return fit, budget.total_steps, Diverged, f"{device} ({name}, torch {torch.__version__}, {torch.get_num_threads()} threads)"
+
+
+TRAINERS = {"tabular": tabular_trainer, "continuous": continuous_trainer}
+
+
 def run(spec: dict, run_dir: Path, progress: bool = True) -> dict:
     """Train (or resume) the run described by ``spec``; returns its meta.json content."""
     check_spec(spec)
     run_dir = Path(run_dir)
+    try:
+        fit, total_steps, Diverged, device = TRAINERS[spec["kind"]](spec)
+    except ValueError as err:  # e.g. an environment whose action space the agent cannot handle
+        raise ConfigError(str(err)) from err
     run_dir.mkdir(parents=True, exist_ok=True)
-    env = GridWorld(spec["env"])
-    agent = AGENTS[spec["agent"]](env.n_states, env.n_actions, TabularConfig(**spec["agent_config"]))
-    budget = Budget(**spec["budget"])
     resume = runstore.load_checkpoint(run_dir)
     started_at = resume.step if resume else 0
     previous_wall = resume.wall_time_s if resume else 0.0
@@ -45,11 +84,11 @@ def run(spec: dict, run_dir: Path, progress: bool = True) -> dict:
         state.wall_time_s = previous_wall + time.perf_counter() - t0
         runstore.save_checkpoint(run_dir, state)
 
-    bar = tqdm(total=budget.total_steps, initial=started_at, desc=f"{spec['algo']}/{spec['env']}/seed{spec['seed']}",
+    bar = tqdm(total=total_steps, initial=started_at, desc=f"{spec['algo']}/{spec['env']}/seed{spec['seed']}",
                unit="step", file=sys.stderr, mininterval=5, disable=not progress)
     status, divergence = "completed", None
     try:
-        rows = train(agent, env, budget, spec["seed"], resume=resume, on_checkpoint=checkpoint, on_progress=bar.update)
+        rows = fit(resume=resume, on_checkpoint=checkpoint, on_progress=bar.update)
     except Diverged as err:
         status, divergence, rows = "diverged", {"step": err.step, "quantity": err.quantity}, err.rows
         print(f"run diverged: {err}", file=sys.stderr)
@@ -63,7 +102,7 @@ def run(spec: dict, run_dir: Path, progress: bool = True) -> dict:
         "git_commit": runstore.git_commit(Path(__file__).parent),
         "versions": runstore.package_versions(),
         "host": runstore.host_info(),
-        "device": "cpu",
+        "device": device,
         "wall_time_s": previous_wall + time.perf_counter() - t0,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -81,7 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int)
     parser.add_argument("--run-dir", type=Path, help="default: results/runs/<paper>/<algo>/<env>/seed<seed>")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (the rule passes its thread count)")
     args = parser.parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     try:
         if args.spec:
             spec = json.loads(args.spec)

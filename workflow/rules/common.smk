@@ -4,7 +4,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # the package, also without installing it
 
-from rlrepro.config import iter_runs, resolve_run, validate_config
+from rlrepro.config import find_experiment, iter_runs, resolve_run, validate_config
 
 validate_config(config)  # stops here, before any job, naming every bad key
 
@@ -35,12 +35,23 @@ def resource(family, key):
     return config["resources"][family][key]
 
 
+def train_resource(key):
+    """A train job's resource, from the family of its experiment's kind (train_tabular, ...)."""
+
+    def lookup(wildcards):
+        _, exp = find_experiment(config, wildcards.paper, wildcards.algo, wildcards.env)
+        return resource(f"train_{exp['kind']}", key)
+
+    return lookup
+
+
 def experiments_of(kind):
     return [name for name, exp in config["experiments"].items() if exp["kind"] == kind]
 
 
 FIGURES = {
     "tabular": ["figure1", "alpha_rho_sweep", "stability"],
+    "continuous": ["curves"],
 }
 
 

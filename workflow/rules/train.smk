@@ -10,10 +10,10 @@ rule train:
         "results/logs/train/{paper}/{algo}/{env}/seed{seed}.log",
     conda:
         "../../envs/train.yaml"
-    threads: resource("train_tabular", "threads")
+    threads: train_resource("threads")
     resources:
-        mem_mb=resource("train_tabular", "mem_mb"),
-        runtime=resource("train_tabular", "runtime"),
-        gpu=resource("train_tabular", "gpu"),
+        mem_mb=train_resource("mem_mb"),
+        runtime=train_resource("runtime"),
+        gpu=train_resource("gpu"),
     shell:
-        "python -m rlrepro.train --spec {params.spec:q} --run-dir {params.run_dir} 2> {log}"
+        "python -m rlrepro.train --spec {params.spec:q} --run-dir {params.run_dir} --threads {threads} 2> {log}"

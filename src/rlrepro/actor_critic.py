@@ -1,0 +1,602 @@
+"""EPMD's continuous-control experiment: PMAC against SAC, TD3 and DDPG, on one skeleton.
+
+Shared by all four: the replay buffer, the MLP networks, the environment loop with uniformly random
+warm-up actions, evaluation of the deterministic policy, checkpoints, metrics. They differ only in
+``update`` (their losses, all in :mod:`rlrepro.losses`) and in how they pick actions:
+
+=====  =======================  ==============================  ==========================================
+agent  actor                    critic target                   actor update
+=====  =======================  ==============================  ==========================================
+DDPG   deterministic + noise    Q'(s', mu'(s'))                 -Q(s, mu(s))
+TD3    deterministic + noise    min of twin Q' at smoothed a'   -Q1(s, mu(s)), every policy_delay updates
+SAC    squashed Gaussian        min Q' - alpha log pi (a'~pi)   alpha log pi - min Q (reparameterised)
+PMAC   squashed Gaussian        V'(s') (value network)          reverse KL to pi*, a ~ pi_bar (seed eq. 7, 8)
+=====  =======================  ==============================  ==========================================
+
+Actions live in [-1, 1]^d inside the agents; :func:`make_env` rescales them to the task's bounds.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from typing import Callable
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from rlrepro import losses
+
+ENVS = ("Pendulum-v1", "HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Ant-v5", "Humanoid-v5")
+"""The tasks: Pendulum (the seed report's sanity task) and the paper's five MuJoCo tasks (v5, the
+maintained successors of the paper's v2)."""
+
+
+class Diverged(Exception):
+    """A loss became non-finite; the run stops and is recorded as diverged."""
+
+    def __init__(self, step: int, quantity: str, rows: list | None = None):
+        super().__init__(f"non-finite {quantity} at step {step}")
+        self.step, self.quantity, self.rows = step, quantity, rows or []
+
+
+@dataclass
+class ActorCriticConfig:
+    """Hyperparameters of the actor-critic agents (every field is a config override key).
+
+    The EPMD paper gives none of the shared ones; the defaults are SAC v1's (papers.md [code]).
+    """
+
+    gamma: float = 0.99
+    """Discount factor."""
+    hidden_sizes: list[int] = field(default_factory=lambda: [256, 256])
+    """Hidden layer widths of every network (actor, critics, value)."""
+    actor_lr: float = 3e-4
+    """Adam learning rate of the actor."""
+    critic_lr: float = 3e-4
+    """Adam learning rate of the critics (and of PMAC's value network, SAC's temperature)."""
+    batch_size: int = 256
+    """Transitions per gradient update."""
+    buffer_size: int = 1_000_000
+    """Replay capacity (transitions)."""
+    random_steps: int = 5000
+    """Warm-up steps with uniformly random actions before the first update."""
+    updates_per_step: int = 1
+    """Gradient updates per environment step; 1 per the first author (the paper's text says 100)."""
+    target_smoothing: float = 0.005
+    """Polyak rate of the target networks."""
+    # SAC
+    entropy_coef: float = 0.2
+    """SAC's temperature alpha (its initial value when autotuned)."""
+    autotune_entropy: bool = True
+    """SAC v2's learned temperature, towards entropy -action_dim."""
+    # DDPG, TD3
+    exploration_noise: float = 0.1
+    """Std of the Gaussian noise on DDPG's and TD3's actions during training (in [-1, 1] units)."""
+    target_policy_noise: float = 0.2
+    """TD3's target policy smoothing noise std."""
+    target_noise_clip: float = 0.5
+    """TD3's bound on the smoothing noise."""
+    policy_delay: int = 2
+    """TD3 updates the actor and targets once per this many critic updates."""
+    # PMAC
+    kl_coef: float = 1.0
+    """tau, the weight of KL(pi || pi_bar) in EPMD's objective (open in the paper)."""
+    pmac_entropy_coef: float = 0.2
+    """tau', the weight of the entropy bonus in EPMD's objective (open in the paper)."""
+    clamp_target_weight: bool = True
+    """Clamp PMAC's target weight to [0, target_weight_max] (first author's code, not the paper)."""
+    target_weight_max: float = 0.9
+    """Upper end of that clamp."""
+    mean_penalty: float = 1e-3
+    """Coefficient of E[mu^2] in PMAC's policy loss (first author's code; 0 = off)."""
+    std_penalty: float = 1e-3
+    """Coefficient of E[sigma^2] in PMAC's policy loss (first author's code; 0 = off)."""
+    # Gaussian policies
+    log_std_min: float = -20.0
+    """Lower clamp of the Gaussian policies' log std (SAC v1)."""
+    log_std_max: float = 2.0
+    """Upper clamp of the Gaussian policies' log std (SAC v1)."""
+
+    def __post_init__(self):
+        if not self.hidden_sizes or min(self.hidden_sizes) < 1:
+            raise ValueError(f"hidden_sizes must be a non-empty list of positive widths, got {self.hidden_sizes}")
+        if self.updates_per_step < 1 or self.policy_delay < 1 or self.batch_size < 1:
+            raise ValueError("updates_per_step, policy_delay and batch_size must be >= 1")
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+@dataclass
+class ContinuousBudget:
+    """How long to train and how to evaluate."""
+
+    total_steps: int = 1_000_000
+    """Environment steps per run (paper: 1M, Humanoid 6M)."""
+    eval_interval: int = 5000
+    """Steps between evaluation snapshots (one metrics row each)."""
+    eval_episodes: int = 10
+    """Episodes of the deterministic policy per snapshot."""
+    checkpoint_interval: int = 50_000
+    """A checkpoint is written at the first episode end after every this many steps."""
+
+    def __post_init__(self):
+        if self.eval_interval > self.total_steps:
+            raise ValueError(f"eval_interval ({self.eval_interval}) must not exceed total_steps ({self.total_steps})")
+
+
+# ---------------------------------------------------------------------------------------- networks
+
+def mlp(n_in: int, n_out: int, hidden: list[int]) -> nn.Sequential:
+    layers, width = [], n_in
+    for h in hidden:
+        layers += [nn.Linear(width, h), nn.ReLU()]
+        width = h
+    return nn.Sequential(*layers, nn.Linear(width, n_out))
+
+
+class EnsembleLinear(nn.Module):
+    """``n`` independent linear layers applied in one batched matmul (twin critics in one call)."""
+
+    def __init__(self, n: int, n_in: int, n_out: int):
+        super().__init__()
+        bound = 1 / math.sqrt(n_in)  # nn.Linear's default initialisation
+        self.weight = nn.Parameter(torch.empty(n, n_in, n_out).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(n, 1, n_out).uniform_(-bound, bound))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+class Critics(nn.Module):
+    """``n`` Q-networks Q_i(s, a); forward returns shape (n, batch)."""
+
+    def __init__(self, n: int, obs_dim: int, act_dim: int, hidden: list[int]):
+        super().__init__()
+        self.n = n
+        widths = [obs_dim + act_dim, *hidden]
+        layers: list[nn.Module] = []
+        for a, b in zip(widths[:-1], widths[1:]):
+            layers += [EnsembleLinear(n, a, b), nn.ReLU()]
+        self.net = nn.Sequential(*layers, EnsembleLinear(n, widths[-1], 1))
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([obs, action], -1).expand(self.n, -1, -1)
+        return self.net(x).squeeze(-1)
+
+
+class GaussianActor(nn.Module):
+    """State -> (mean, log std) of the pre-tanh Gaussian of a squashed-Gaussian policy."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: list[int], log_std_bounds: tuple[float, float]):
+        super().__init__()
+        self.net = mlp(obs_dim, 2 * act_dim, hidden)
+        self.log_std_bounds = log_std_bounds
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, log_std = self.net(obs).chunk(2, -1)
+        return mean, log_std.clamp(*self.log_std_bounds)
+
+
+def sample_squashed(mean: torch.Tensor, log_std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Reparameterised a = tanh(z), z = mean + std * eps; returns (a, z, log pi(a|s))."""
+    z = mean + log_std.exp() * torch.randn_like(mean)
+    return torch.tanh(z), z, losses.squashed_gaussian_log_prob(mean, log_std, z)
+
+
+class DeterministicActor(nn.Module):
+    def __init__(self, obs_dim: int, act_dim: int, hidden: list[int]):
+        super().__init__()
+        self.net = mlp(obs_dim, act_dim, hidden)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.net(obs))
+
+
+def frozen_copy(module: nn.Module) -> nn.Module:
+    import copy
+
+    clone = copy.deepcopy(module)
+    clone.requires_grad_(False)
+    return clone
+
+
+# ------------------------------------------------------------------------------------------ agents
+
+class Agent:
+    """What the training loop needs of an agent; subclasses define networks, ``act`` and ``update``."""
+
+    def __init__(self, obs_dim: int, act_dim: int, cfg: ActorCriticConfig, device: torch.device):
+        self.cfg, self.act_dim, self.device = cfg, act_dim, torch.device(device)
+        self.updates = 0
+
+    def adam(self, params, lr: float) -> torch.optim.Adam:
+        return torch.optim.Adam(params, lr=lr, foreach=True)
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, explore: bool) -> torch.Tensor:
+        raise NotImplementedError
+
+    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    # Checkpointing: every attribute that is a module, optimiser or tensor.
+    def state_dict(self) -> dict:
+        out = {"updates": self.updates}
+        for name, value in vars(self).items():
+            if isinstance(value, (nn.Module, torch.optim.Optimizer)):
+                out[name] = _to_cpu(value.state_dict())
+            elif isinstance(value, torch.Tensor):
+                out[name] = value.detach().cpu().clone()
+        return out
+
+    def load_state_dict(self, state: dict) -> None:
+        self.updates = state["updates"]
+        for name, value in vars(self).items():
+            if isinstance(value, (nn.Module, torch.optim.Optimizer)):
+                value.load_state_dict(state[name])
+            elif isinstance(value, torch.Tensor):
+                with torch.no_grad():
+                    value.copy_(state[name])
+
+
+def _to_cpu(obj):
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu().clone()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_to_cpu(v) for v in obj]
+    return obj
+
+
+class DDPG(Agent):
+    """Deep deterministic policy gradient (Lillicrap et al. 2016), Gaussian exploration noise."""
+
+    n_critics = 1
+
+    def __init__(self, obs_dim, act_dim, cfg, device):
+        super().__init__(obs_dim, act_dim, cfg, device)
+        self.actor = DeterministicActor(obs_dim, act_dim, cfg.hidden_sizes).to(self.device)
+        self.critics = Critics(self.n_critics, obs_dim, act_dim, cfg.hidden_sizes).to(self.device)
+        self.actor_target, self.critics_target = frozen_copy(self.actor), frozen_copy(self.critics)
+        self.actor_opt = self.adam(self.actor.parameters(), cfg.actor_lr)
+        self.critic_opt = self.adam(self.critics.parameters(), cfg.critic_lr)
+
+    @torch.no_grad()
+    def act(self, obs, explore):
+        action = self.actor(obs)
+        if explore:
+            action = (action + self.cfg.exploration_noise * torch.randn_like(action)).clamp(-1, 1)
+        return action
+
+    def target_action(self, next_obs):
+        return self.actor_target(next_obs)
+
+    def update(self, batch):
+        cfg = self.cfg
+        with torch.no_grad():
+            next_q = self.critics_target(batch["next_obs"], self.target_action(batch["next_obs"])).min(0).values
+            target = losses.td_target(batch["reward"], batch["terminated"], cfg.gamma, next_q)
+        critic_loss = losses.squared_error(self.critics(batch["obs"], batch["action"]), target.expand(self.n_critics, -1))
+        step(self.critic_opt, critic_loss)
+        out = {"critic_loss": critic_loss.detach()}
+        self.updates += 1
+        if self.updates % self.policy_period() == 0:
+            actor_loss = losses.deterministic_policy_loss(self.critics(batch["obs"], self.actor(batch["obs"]))[0])
+            step(self.actor_opt, actor_loss)
+            losses.polyak_update(list(self.actor_target.parameters()), list(self.actor.parameters()), cfg.target_smoothing)
+            losses.polyak_update(list(self.critics_target.parameters()), list(self.critics.parameters()), cfg.target_smoothing)
+            out["actor_loss"] = actor_loss.detach()
+        return out
+
+    def policy_period(self) -> int:
+        return 1
+
+
+class TD3(DDPG):
+    """Twin delayed DDPG (Fujimoto et al. 2018): twin critics, target smoothing, delayed actor."""
+
+    n_critics = 2
+
+    def target_action(self, next_obs):
+        action = self.actor_target(next_obs)
+        noise = self.cfg.target_policy_noise * torch.randn_like(action)
+        return losses.smoothed_target_action(action, noise, self.cfg.target_noise_clip)
+
+    def policy_period(self) -> int:
+        return self.cfg.policy_delay
+
+
+class SAC(Agent):
+    """Soft actor-critic (Haarnoja et al. 2018, v2): twin critics, learned temperature."""
+
+    def __init__(self, obs_dim, act_dim, cfg, device):
+        super().__init__(obs_dim, act_dim, cfg, device)
+        self.actor = GaussianActor(obs_dim, act_dim, cfg.hidden_sizes, (cfg.log_std_min, cfg.log_std_max)).to(self.device)
+        self.critics = Critics(2, obs_dim, act_dim, cfg.hidden_sizes).to(self.device)
+        self.critics_target = frozen_copy(self.critics)
+        self.log_alpha = torch.tensor(math.log(cfg.entropy_coef), device=self.device, requires_grad=cfg.autotune_entropy)
+        self.actor_opt = self.adam(self.actor.parameters(), cfg.actor_lr)
+        self.critic_opt = self.adam(self.critics.parameters(), cfg.critic_lr)
+        self.alpha_opt = self.adam([self.log_alpha], cfg.critic_lr) if cfg.autotune_entropy else None
+        self.target_entropy = -float(act_dim)
+
+    @torch.no_grad()
+    def act(self, obs, explore):
+        mean, log_std = self.actor(obs)
+        return sample_squashed(mean, log_std)[0] if explore else torch.tanh(mean)
+
+    def update(self, batch):
+        cfg = self.cfg
+        alpha = self.log_alpha.detach().exp()
+        with torch.no_grad():
+            next_action, _, next_log_prob = sample_squashed(*self.actor(batch["next_obs"]))
+            next_q = self.critics_target(batch["next_obs"], next_action).min(0).values
+            target = losses.td_target(batch["reward"], batch["terminated"], cfg.gamma,
+                                      losses.soft_state_value(next_q, next_log_prob, alpha))
+        critic_loss = losses.squared_error(self.critics(batch["obs"], batch["action"]), target.expand(2, -1))
+        step(self.critic_opt, critic_loss)
+
+        action, _, log_prob = sample_squashed(*self.actor(batch["obs"]))
+        actor_loss = losses.reparameterised_policy_loss(self.critics(batch["obs"], action).min(0).values, log_prob, alpha)
+        step(self.actor_opt, actor_loss)
+        out = {"critic_loss": critic_loss.detach(), "actor_loss": actor_loss.detach(), "alpha": alpha}
+        if self.alpha_opt is not None:
+            step(self.alpha_opt, losses.temperature_loss(self.log_alpha, log_prob, self.target_entropy))
+        losses.polyak_update(list(self.critics_target.parameters()), list(self.critics.parameters()), cfg.target_smoothing)
+        self.updates += 1
+        return out
+
+
+class PMAC(Agent):
+    """Policy mirror actor-critic (EPMD, Mei et al. 2019), on SAC v1's critic structure.
+
+    Per update: the reference policy pi_bar is the policy as it is before this update (a frozen
+    copy: its outputs enter only detached); actions for the policy loss are sampled from pi_bar;
+    their weights pi*/pi_bar follow seed eq. 8 with V(s) from a value network; the policy minimises
+    the reverse KL of seed eq. 7 plus, if enabled, the author's mean/std penalties. Twin Q-networks
+    regress to r + gamma V'(s'); V regresses to min Q(s, a) - tau' log pi_bar(a|s), a ~ pi_bar.
+    """
+
+    def __init__(self, obs_dim, act_dim, cfg, device):
+        super().__init__(obs_dim, act_dim, cfg, device)
+        self.actor = GaussianActor(obs_dim, act_dim, cfg.hidden_sizes, (cfg.log_std_min, cfg.log_std_max)).to(self.device)
+        self.critics = Critics(2, obs_dim, act_dim, cfg.hidden_sizes).to(self.device)
+        self.value = mlp(obs_dim, 1, cfg.hidden_sizes).to(self.device)
+        self.value_target = frozen_copy(self.value)
+        self.actor_opt = self.adam(self.actor.parameters(), cfg.actor_lr)
+        self.critic_opt = self.adam([*self.critics.parameters(), *self.value.parameters()], cfg.critic_lr)
+        self.clamp_max = cfg.target_weight_max if cfg.clamp_target_weight else None
+
+    @torch.no_grad()
+    def act(self, obs, explore):
+        mean, log_std = self.actor(obs)
+        return sample_squashed(mean, log_std)[0] if explore else torch.tanh(mean)
+
+    def update(self, batch):
+        cfg = self.cfg
+        obs = batch["obs"]
+        mean, log_std = self.actor(obs)
+        ref_mean, ref_log_std = mean.detach(), log_std.detach()  # pi_bar: the pre-update policy, frozen
+        _, z, ref_log_prob = sample_squashed(ref_mean, ref_log_std)
+        action = torch.tanh(z)
+
+        with torch.no_grad():
+            target = losses.td_target(batch["reward"], batch["terminated"], cfg.gamma, self.value_target(batch["next_obs"]).squeeze(-1))
+            q_ref = self.critics(obs, action).min(0).values
+        value = self.value(obs).squeeze(-1)
+        critic_loss = losses.squared_error(self.critics(obs, batch["action"]), target.expand(2, -1))
+        value_loss = losses.squared_error(value, losses.soft_state_value(q_ref, ref_log_prob, cfg.pmac_entropy_coef))
+        step(self.critic_opt, critic_loss + value_loss)
+
+        weight = losses.pmac_target_weight(q_ref, ref_log_prob, value.detach(), cfg.kl_coef, cfg.pmac_entropy_coef, self.clamp_max)
+        log_prob = losses.squashed_gaussian_log_prob(mean, log_std, z)
+        actor_loss = losses.reverse_kl_policy_loss(weight, log_prob) + losses.gaussian_parameter_penalty(
+            mean, log_std.exp(), cfg.mean_penalty, cfg.std_penalty)
+        step(self.actor_opt, actor_loss)
+        losses.polyak_update(list(self.value_target.parameters()), list(self.value.parameters()), cfg.target_smoothing)
+        self.updates += 1
+        return {"critic_loss": critic_loss.detach(), "value_loss": value_loss.detach(), "actor_loss": actor_loss.detach(),
+                "target_weight": weight.mean(), "weight_at_clamp": (weight >= cfg.target_weight_max).float().mean()}
+
+
+def step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
+AGENTS: dict[str, type[Agent]] = {"DDPG": DDPG, "TD3": TD3, "SAC": SAC, "PMAC": PMAC}
+
+
+# ----------------------------------------------------------------------------------- replay buffer
+
+class ReplayBuffer:
+    """A ring of transitions kept as tensors on the training device."""
+
+    def __init__(self, capacity: int, obs_dim: int, act_dim: int, device: torch.device):
+        self.capacity, self.size, self.pos = capacity, 0, 0
+        self.data = {
+            "obs": torch.zeros(capacity, obs_dim, device=device),
+            "action": torch.zeros(capacity, act_dim, device=device),
+            "reward": torch.zeros(capacity, device=device),
+            "next_obs": torch.zeros(capacity, obs_dim, device=device),
+            "terminated": torch.zeros(capacity, device=device),
+        }
+
+    def add(self, obs, action, reward: float, next_obs, terminated: bool) -> None:
+        i = self.pos
+        self.data["obs"][i] = torch.as_tensor(obs)
+        self.data["action"][i] = action
+        self.data["reward"][i] = float(reward)
+        self.data["next_obs"][i] = torch.as_tensor(next_obs)
+        self.data["terminated"][i] = float(terminated)
+        self.pos = (i + 1) % self.capacity
+        self.size = min(self.size + 1, self.capacity)
+
+    def sample(self, batch_size: int) -> dict[str, torch.Tensor]:
+        idx = torch.randint(self.size, (batch_size,), device=self.data["obs"].device)
+        return {k: v[idx] for k, v in self.data.items()}
+
+    def state_dict(self) -> dict:
+        return {"size": self.size, "pos": self.pos, "data": {k: v[: self.size].cpu().clone() for k, v in self.data.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.size, self.pos = state["size"], state["pos"]
+        for k, v in state["data"].items():
+            self.data[k][: self.size] = v
+
+
+# ----------------------------------------------------------------------------------- environments
+
+def make_env(env_id: str) -> gym.Env:
+    """The Gymnasium task with actions rescaled from [-1, 1]; rejects what the agents cannot run."""
+    if env_id not in ENVS:
+        raise ValueError(f"unknown environment {env_id!r}; allowed: {', '.join(ENVS)}")
+    env = gym.make(env_id)
+    check_action_space(env.action_space, env_id)
+    one = np.ones(env.action_space.shape, dtype=np.float32)
+    return gym.wrappers.RescaleAction(env, -one, one)
+
+
+def check_action_space(space: gym.Space, env_id: str) -> None:
+    if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
+        raise ValueError(f"{env_id}: the actor-critic agents need a 1-D continuous (Box) action space, got {space}")
+    if not (np.all(np.isfinite(space.low)) and np.all(np.isfinite(space.high))):
+        raise ValueError(f"{env_id}: the action space must be bounded (tanh squashing), got low={space.low} high={space.high}")
+
+
+# ---------------------------------------------------------------------------------- training loop
+
+@dataclass
+class TrainState:
+    """Everything that changes during training; what a checkpoint holds (taken at episode ends)."""
+
+    step: int = 0
+    rows: list = field(default_factory=list)
+    agent: dict = field(default_factory=dict)
+    buffer: dict = field(default_factory=dict)
+    rng: dict = field(default_factory=dict)
+    window: dict = field(default_factory=dict)
+    wall_time_s: float = 0.0
+
+
+def evaluate(agent: Agent, env: gym.Env, episodes: int, seed_key: list[int]) -> np.ndarray:
+    """Undiscounted returns of the deterministic policy; episode k starts from reset seed
+    derived from (seed_key, k), so a snapshot is a pure function of the policy."""
+    returns = np.zeros(episodes)
+    for k in range(episodes):
+        obs, _ = env.reset(seed=int(np.random.SeedSequence([*seed_key, k]).generate_state(1)[0]))
+        done = False
+        while not done:
+            action = agent.act(torch.as_tensor(obs, dtype=torch.float32, device=agent.device), explore=False)
+            obs, reward, terminated, truncated, _ = env.step(action.cpu().numpy())
+            returns[k] += reward
+            done = terminated or truncated
+    return returns
+
+
+class Window:
+    """Running sums between two metrics rows; loss sums stay on the device until the row is written."""
+
+    def __init__(self, state: dict | None = None):
+        state = state or {}
+        self.returns: list[float] = state.get("returns", [])
+        self.sums: dict[str, torch.Tensor] = state.get("sums", {})
+        self.counts: dict[str, int] = state.get("counts", {})
+
+    def add(self, values: dict[str, torch.Tensor]) -> None:
+        for k, v in values.items():
+            self.sums[k] = self.sums[k] + v if k in self.sums else v.clone()
+            self.counts[k] = self.counts.get(k, 0) + 1
+
+    def row(self, step: int) -> dict:
+        means = {k: float(self.sums[k]) / self.counts[k] for k in self.sums}
+        for k, v in means.items():
+            if not math.isfinite(v):
+                raise Diverged(step, k)
+        return {"train_return": float(np.mean(self.returns)) if self.returns else float("nan"),
+                "train_episodes": len(self.returns), **means}
+
+    def state_dict(self) -> dict:
+        return {"returns": list(self.returns), "sums": {k: v.cpu() for k, v in self.sums.items()}, "counts": dict(self.counts)}
+
+
+def train(
+    agent: Agent,
+    env: gym.Env,
+    eval_env: gym.Env,
+    budget: ContinuousBudget,
+    seed: int,
+    resume: TrainState | None = None,
+    on_checkpoint: Callable[[TrainState], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> list[dict]:
+    """Train for ``budget.total_steps`` environment steps; one metrics row per ``eval_interval``.
+
+    Raises :class:`Diverged` (with the rows so far) when a loss goes non-finite; it is detected
+    when the row is written, so the step it names is that of the row.
+    """
+    cfg = agent.cfg
+    device = agent.device
+    obs_dim = env.observation_space.shape[0]
+    buffer = ReplayBuffer(min(cfg.buffer_size, budget.total_steps), obs_dim, agent.act_dim, device)
+    rng = np.random.default_rng(seed)  # warm-up actions
+    torch.manual_seed(seed)
+    obs, _ = env.reset(seed=seed)
+    state = resume or TrainState()
+    if resume is not None:
+        agent.load_state_dict(state.agent)
+        buffer.load_state_dict(state.buffer)
+        rng.bit_generator.state = state.rng["numpy"]
+        torch.set_rng_state(state.rng["torch"])
+        if device.type == "cuda" and state.rng.get("cuda") is not None:
+            torch.cuda.set_rng_state(state.rng["cuda"], device)
+        env.unwrapped.np_random.bit_generator.state = state.rng["env"]
+        obs, _ = env.reset()
+    window = Window(state.window)
+    rows = state.rows
+    episode_return, next_checkpoint = 0.0, (state.step // budget.checkpoint_interval + 1) * budget.checkpoint_interval
+    try:
+        for t in range(state.step, budget.total_steps):
+            if t < cfg.random_steps:
+                action = torch.as_tensor(rng.uniform(-1.0, 1.0, agent.act_dim), dtype=torch.float32)
+            else:
+                action = agent.act(torch.as_tensor(obs, dtype=torch.float32, device=device), explore=True).cpu()
+            next_obs, reward, terminated, truncated, _ = env.step(action.numpy())
+            buffer.add(obs, action, reward, next_obs, terminated)
+            episode_return += reward
+            obs = next_obs
+            if t + 1 >= cfg.random_steps:
+                for _ in range(cfg.updates_per_step):
+                    window.add(agent.update(buffer.sample(cfg.batch_size)))
+
+            done = t + 1
+            if done % budget.eval_interval == 0 or done == budget.total_steps:
+                row = {"step": done, **window.row(done), "updates": agent.updates}
+                returns = evaluate(agent, eval_env, budget.eval_episodes, [seed, done])
+                rows.append({**row, "eval_return": float(returns.mean()), "eval_return_std": float(returns.std())})
+                window = Window()
+                if on_progress:
+                    on_progress(budget.eval_interval)
+            if terminated or truncated:
+                window.returns.append(episode_return)
+                episode_return = 0.0
+                if on_checkpoint and done >= next_checkpoint and done < budget.total_steps:
+                    state.step, state.rows, state.window = done, rows, window.state_dict()
+                    state.agent, state.buffer = agent.state_dict(), buffer.state_dict()
+                    state.rng = {"numpy": rng.bit_generator.state, "torch": torch.get_rng_state(),
+                                 "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                                 "env": env.unwrapped.np_random.bit_generator.state}
+                    on_checkpoint(state)
+                    next_checkpoint = (done // budget.checkpoint_interval + 1) * budget.checkpoint_interval
+                obs, _ = env.reset()
+    except Diverged as err:
+        err.rows = rows
+        raise
+    return rows

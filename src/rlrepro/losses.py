@@ -1,0 +1,104 @@
+"""Losses and targets of the continuous-control agents (EPMD paper, its baselines), rlax style.
+
+Small pure functions on tensors, each named after what it computes; the docstring names the
+equation. Shapes: a batch dimension first; actions have a trailing action dimension.
+References: SAC (Haarnoja et al. 2018, v1 with a value network and v2 with a learned temperature),
+TD3 (Fujimoto et al. 2018), DDPG (Lillicrap et al. 2016), EPMD (Mei et al. 2019, PMAC, and the
+reproduction in ../shared/seeds/002: its eqs. 7, 8 and 10 are cited as "seed eq.").
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def squashed_gaussian_log_prob(mean: torch.Tensor, log_std: torch.Tensor, pre_tanh: torch.Tensor) -> torch.Tensor:
+    """log density of a = tanh(z), z ~ N(mean, exp(log_std)^2), summed over action dimensions.
+
+    log p(a) = log N(z) - sum log(1 - tanh(z)^2)   (seed eq. 10, the change of variables), with
+    log(1 - tanh(z)^2) = 2 (log 2 - z - softplus(-2z)), which stays finite where tanh(z) = +-1 in
+    floating point. Takes the pre-tanh sample z, never the squashed action.
+    """
+    normal = -0.5 * (((pre_tanh - mean) / log_std.exp()) ** 2 + LOG_2PI) - log_std
+    log_det = 2.0 * (math.log(2.0) - pre_tanh - F.softplus(-2.0 * pre_tanh))
+    return (normal - log_det).sum(-1)
+
+
+def td_target(reward: torch.Tensor, terminated: torch.Tensor, gamma: float, next_value: torch.Tensor) -> torch.Tensor:
+    """One-step bootstrap target r + gamma (1 - terminated) V(s'); time-outs are not terminal."""
+    return reward + gamma * (1.0 - terminated) * next_value
+
+
+def soft_state_value(q: torch.Tensor, log_prob: torch.Tensor, entropy_coef: float | torch.Tensor) -> torch.Tensor:
+    """Entropy-regularised value of an action sample: Q(s, a) - alpha log pi(a|s), a ~ pi.
+
+    SAC's soft value (SAC v1 eq. 3, the target of its value network; v2's bootstrap value), and
+    PMAC's with alpha = tau' (the entropy weight of EPMD's objective, seed eq. 3).
+    """
+    return q - entropy_coef * log_prob
+
+
+def squared_error(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """0.5 mean (prediction - target)^2, the regression loss of every critic here."""
+    return 0.5 * ((prediction - target.detach()) ** 2).mean()
+
+
+def reparameterised_policy_loss(q: torch.Tensor, log_prob: torch.Tensor, entropy_coef: float | torch.Tensor) -> torch.Tensor:
+    """SAC's policy loss E[alpha log pi(a|s) - Q(s, a)], a = f(eps; s) reparameterised
+    (SAC v2 eq. 7; it minimises the KL(pi || exp(Q/alpha)/Z) direction that PMAC reverses)."""
+    return (entropy_coef * log_prob - q).mean()
+
+
+def temperature_loss(log_alpha: torch.Tensor, log_prob: torch.Tensor, target_entropy: float) -> torch.Tensor:
+    """SAC v2's automatic temperature: E[-alpha (log pi(a|s) + target_entropy)] (SAC v2 eq. 18),
+    differentiated through log alpha."""
+    return -(log_alpha.exp() * (log_prob.detach() + target_entropy)).mean()
+
+
+def deterministic_policy_loss(q: torch.Tensor) -> torch.Tensor:
+    """DDPG's and TD3's actor loss -E[Q(s, mu(s))] (the deterministic policy gradient)."""
+    return -q.mean()
+
+
+def smoothed_target_action(action: torch.Tensor, noise: torch.Tensor, noise_clip: float) -> torch.Tensor:
+    """TD3's target policy smoothing (TD3 eq. 14): mu'(s') + clip(noise, -c, c), kept in [-1, 1]."""
+    return (action + noise.clamp(-noise_clip, noise_clip)).clamp(-1.0, 1.0)
+
+
+def pmac_target_weight(q: torch.Tensor, log_prob_reference: torch.Tensor, value: torch.Tensor,
+                       kl_coef: float, entropy_coef: float, clamp_max: float | None) -> torch.Tensor:
+    """PMAC's target weight pi*(a|s) = exp((Q(s, a) - tau' log pi_bar(a|s) - V(s)) / (tau + tau'))
+    (seed eq. 8) for actions a ~ pi_bar, the frozen reference policy.
+
+    It is the ratio of the closed-form target policy pi* proportional to
+    pi_bar exp((Q - tau' log pi_bar) / (tau + tau')) to pi_bar, so that the reverse KL of seed
+    eq. 7 can be estimated from pi_bar's samples. ``clamp_max`` (0.9 in the first author's code,
+    absent from the paper) clamps it to [0, clamp_max]; None leaves it unclamped. No gradient.
+    """
+    weight = torch.exp((q - entropy_coef * log_prob_reference - value) / (kl_coef + entropy_coef))
+    if clamp_max is not None:
+        weight = weight.clamp(0.0, clamp_max)
+    return weight.detach()
+
+
+def reverse_kl_policy_loss(weight: torch.Tensor, log_prob: torch.Tensor) -> torch.Tensor:
+    """PMAC's policy loss, the reverse KL D(pi* || pi_theta) up to a constant (seed eq. 7):
+    -E_{a ~ pi_bar}[pi*(a|s) log pi_theta(a|s)] with ``weight`` = pi*(a|s) / pi_bar(a|s)."""
+    return -(weight * log_prob).mean()
+
+
+def gaussian_parameter_penalty(mean: torch.Tensor, std: torch.Tensor, mean_coef: float, std_coef: float) -> torch.Tensor:
+    """c_mu E[mu^2] + c_sigma E[sigma^2] summed over action dimensions: the two regularisers of the
+    first author's PMAC code that the paper omits (both 1e-3 there; SAC v1 has the mean one)."""
+    return mean_coef * (mean**2).sum(-1).mean() + std_coef * (std**2).sum(-1).mean()
+
+
+def polyak_update(target: list[torch.Tensor], online: list[torch.Tensor], rate: float) -> None:
+    """target <- (1 - rate) target + rate online, in place (the soft target update of DDPG)."""
+    with torch.no_grad():
+        torch._foreach_lerp_(target, online, rate)
