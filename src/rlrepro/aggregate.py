@@ -26,6 +26,8 @@ import pandas as pd
 from rlrepro.runstore import CorruptRun, read_run, write_atomic
 
 FINAL_METRICS = ("eval_return", "correct_action_rate")
+BUDGET_COLUMNS = ("total_steps", "eval_interval", "log_interval", "eval_episodes", "eval_max_steps", "eval_epsilon")
+"""Budget fields copied into runs.csv (empty where a kind has no such field)."""
 
 
 def collect(run_dirs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -45,8 +47,10 @@ def collect(run_dirs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
             "status": meta["status"],
             "diverged_at_step": divergence.get("step"),
             "diverged_quantity": divergence.get("quantity"),
-            **{key: spec["budget"][key] for key in ("total_steps", "eval_interval", "log_interval", "eval_episodes", "eval_max_steps", "eval_epsilon")},
-            **{f"cfg_{key}": value for key, value in spec["agent_config"].items()},
+            "kind": spec["kind"],
+            **{key: spec["budget"].get(key) for key in BUDGET_COLUMNS},
+            "device": meta.get("device", "cpu"),
+            **{f"cfg_{key}": _cell(value) for key, value in spec["agent_config"].items()},
             "last_step": int(frame["step"].max()) if len(frame) else 0,
             "below_paper_scale": spec["below_paper_scale"],
             "scale_notes": "; ".join(spec["scale_notes"]),
@@ -60,14 +64,23 @@ def collect(run_dirs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     return tidy, pd.DataFrame(runs)
 
 
-def final_scores(tidy: pd.DataFrame, runs: pd.DataFrame, final_window: int) -> pd.DataFrame:
+def _cell(value):
+    return "x".join(map(str, value)) if isinstance(value, list) else value  # hidden_sizes [256, 256] -> 256x256
+
+
+def final_scores(tidy: pd.DataFrame, runs: pd.DataFrame, final_window: int | dict[str, int]) -> pd.DataFrame:
     """Per completed run, two scores of each metric in FINAL_METRICS: ``final_<metric>``, the mean
-    of its last ``final_window`` snapshots, and ``mean_<metric>``, the mean over the whole run (an
-    area under the learning curve, which rewards learning early). Diverged runs have no scores."""
-    completed = runs.loc[runs.status == "completed", ["experiment", "algo", "env", "seed"]]
+    of its last ``final_window`` snapshots (a number per experiment kind, or one for all), and
+    ``mean_<metric>``, the mean over the whole run (an area under the learning curve, which rewards
+    learning early). Diverged runs have no scores."""
+    completed = runs.loc[runs.status == "completed", ["experiment", "algo", "env", "seed", "kind"]]
     data = tidy[tidy.metric.isin(FINAL_METRICS)].merge(completed, on=["experiment", "algo", "env", "seed"])
     keys = ["experiment", "algo", "label", "env", "seed", "metric"]
-    last = data.sort_values("step").groupby(keys).tail(final_window).groupby(keys, as_index=False)["value"].mean()
+    windows = {} if isinstance(final_window, int) else final_window
+    data = data.sort_values("step")
+    last_parts = [part.groupby(keys).tail(windows.get(kind, final_window)) for kind, part in data.groupby("kind")]
+    last = pd.concat(last_parts) if last_parts else data
+    last = last.groupby(keys, as_index=False)["value"].mean()
     whole = data.groupby(keys, as_index=False)["value"].mean()
     return pd.concat([last.assign(metric="final_" + last.metric), whole.assign(metric="mean_" + whole.metric)], ignore_index=True)
 

@@ -127,7 +127,7 @@ def observations(final: pd.DataFrame, runs: pd.DataFrame, panels: dict[str, list
             f"\\newcommand{{\\MirlTabularObservations}}{{\\begin{{itemize}}\n{body}\n\\end{{itemize}}}}\n")
 
 
-def generate(experiment: str, final: pd.DataFrame, runs: pd.DataFrame, stats: dict, panels: dict) -> str:
+def generate_tabular(experiment: str, final: pd.DataFrame, runs: pd.DataFrame, stats: dict, panels: dict) -> str:
     final = final[final.experiment == experiment]
     runs = runs[runs.experiment == experiment]
     below = bool(runs.below_paper_scale.any())
@@ -171,6 +171,116 @@ def generate(experiment: str, final: pd.DataFrame, runs: pd.DataFrame, stats: di
     return "".join(out)
 
 
+# ------------------------------------------------------------------------------ continuous control
+
+def camel(name: str) -> str:
+    """Macro prefix of an experiment: epmd_pendulum -> EpmdPendulum."""
+    return "".join(w.capitalize() for w in re.split(r"[^A-Za-z]+", name) if w)
+
+
+def thousands(x) -> str:
+    return f"{int(x):,}".replace(",", "{,}")
+
+
+def reference_cell(references: pd.DataFrame, env: str, algo: str) -> str:
+    sel = references[(references.env == env) & (references.algo == algo)]
+    return "; ".join(f"{int(r['return'])} ({tex_escape(r.source.split(' (')[0])})" for _, r in sel.iterrows()) or "--"
+
+
+def continuous_table(final: pd.DataFrame, runs: pd.DataFrame, references: pd.DataFrame, algos: list[str],
+                     caption: str, label: str, confidence: float) -> str:
+    lines = [r"\begin{table}[H]", r"\centering\small", r"\resizebox{\textwidth}{!}{%", r"\begin{tabular}{lllllll}", r"\toprule",
+             r"task & algorithm & steps & final return & mean return over the run & runs (diverged) & reference at $\sim$1M steps \\",
+             r"\midrule"]
+    for env in dict.fromkeys(runs.env):
+        for algo in algos:
+            group = runs[(runs.env == env) & (runs.algo == algo)]
+            if group.empty:
+                continue
+            sel = final[(final.env == env) & (final.algo == algo)].set_index("metric")
+            cells = [interval(sel.loc[m], digits=0) if m in sel.index else "--" for m in ("final_eval_return", "mean_eval_return")]
+            n_div = int((group.status == "diverged").sum())
+            lines.append(f"{tex_escape(env)} & {tex_escape(group.label.iloc[0])} & {thousands(group.total_steps.max())} & "
+                         f"{' & '.join(cells)} & {len(group)} ({n_div}) & {reference_cell(references, env, algo)} \\\\")
+        lines.append(r"\midrule")
+    lines[-1] = r"\bottomrule"
+    pct = round(100 * confidence)
+    lines += [r"\end{tabular}}",
+              f"\\caption{{{caption} Evaluation return of the deterministic policy: mean over completed seeds with "
+              f"{pct}\\% stratified-bootstrap intervals (rliable). `Final' averages each run's last snapshots; `mean' the whole run. "
+              r"References are other implementations' published means (papers.md), at about 1M steps.}",
+              f"\\label{{{label}}}", r"\end{table}", ""]
+    return "\n".join(lines)
+
+
+def continuous_observations(final: pd.DataFrame, runs: pd.DataFrame, panels: dict[str, list[str]], confidence: float) -> str:
+    """Each panel's first algorithm against each of the others, per task, on the final return."""
+    items = []
+    for panel, algos in panels.items():
+        if len(algos) < 2:
+            continue
+        first = algos[0]
+        for env in dict.fromkeys(runs.env):
+            sel = final[(final.env == env) & (final.metric == "final_eval_return")].set_index("algo")
+            if first not in sel.index:
+                items.append(f"{tex_escape(env)}, {panel.replace('_', ' ')}: no completed run of {tex_escape(first)}.")
+                continue
+            parts = [f"{tex_escape(sel.loc[b].label)} {interval(sel.loc[b], digits=0)}: {compare(sel.loc[first], sel.loc[b])}"
+                     for b in algos[1:] if b in sel.index]
+            items.append(f"{tex_escape(env)}, {panel.replace('_', ' ')}: {tex_escape(sel.loc[first].label)}'s final return "
+                         f"{interval(sel.loc[first], digits=0)} versus " + "; ".join(parts) + ".")
+    for _, run in runs[runs.status == "diverged"].iterrows():
+        items.append(f"{tex_escape(run.label)} on {tex_escape(run.env)}, seed {run.seed}: diverged at step "
+                     f"{int(run.diverged_at_step)} (non-finite {tex_escape(run.diverged_quantity)}).")
+    pct = round(100 * confidence)
+    body = "\n".join(f"  \\item {item}" for item in items) or r"  \item No comparisons available."
+    return f"% 'higher'/'lower': the {pct}\\% intervals are disjoint.\n\\begin{{itemize}}\n{body}\n\\end{{itemize}}"
+
+
+def generate_continuous(experiment: str, final: pd.DataFrame, runs: pd.DataFrame, stats: dict, panels: dict,
+                        references: pd.DataFrame) -> str:
+    final = final[final.experiment == experiment]
+    runs = runs[runs.experiment == experiment]
+    p = camel(experiment)
+    below = bool(runs.below_paper_scale.any())
+    notes = sorted({n for ns in runs.scale_notes.dropna() for n in str(ns).split("; ") if n})
+    pmac = runs[runs.agent == "PMAC"]
+    out = [f"% Generated by `python -m rlrepro.report` for experiment {experiment}; do not edit.\n"]
+    out += [
+        macro(f"{p}Runs", len(runs)),
+        macro(f"{p}Algorithms", runs.algo.nunique()),
+        macro(f"{p}Tasks", tex_escape(", ".join(dict.fromkeys(runs.env)))),
+        macro(f"{p}Seeds", int(runs.groupby(["algo", "env"]).seed.nunique().max())),
+        macro(f"{p}Steps", thousands(runs.total_steps.max())),
+        macro(f"{p}EvalInterval", thousands(runs.eval_interval.max())),
+        macro(f"{p}EvalEpisodes", int(runs.eval_episodes.min())),
+        macro(f"{p}FinalWindow", final_window_of(stats, "continuous")),
+        macro(f"{p}Diverged", int((runs.status == "diverged").sum())),
+        macro(f"{p}WallTime", fmt(runs.wall_time_s.sum() / 60, 1)),
+        macro(f"{p}Device", tex_escape(", ".join(sorted(runs.device.astype(str).unique())))),
+        macro(f"{p}ConfigScale", tex_escape(runs.config_scale.iloc[0])),
+        macro(f"{p}ScaleStatement", r"\textbf{below paper scale} (" + tex_escape("; ".join(notes)) + ")" if below else "at paper scale"),
+        macro(f"{p}Confidence", round(100 * stats["confidence"])),
+        macro(f"{p}Bootstrap", f"{stats['bootstrap_reps']} resamples, seed {stats['bootstrap_seed']}"),
+        macro(f"{p}Commit", tex_escape(", ".join(sorted(runs.git_commit.astype(str).unique()))[:60])),
+    ]
+    for key in ("hidden_sizes", "batch_size", "random_steps", "actor_lr", "critic_lr", "gamma", "updates_per_step",
+                "kl_coef", "pmac_entropy_coef", "target_weight_max"):
+        source = pmac if key in ("kl_coef", "pmac_entropy_coef", "target_weight_max", "updates_per_step") and len(pmac) else runs
+        values = sorted({str(v) for v in source[f"cfg_{key}"].dropna()})
+        out.append(macro(f"{p}{camel(key)}", tex_escape(", ".join(values)) or "--"))
+    caption = f"{tex_escape(experiment)}: final returns."
+    algos = list(dict.fromkeys(a for algos in panels.values() for a in algos)) or list(dict.fromkeys(runs.algo))
+    out.append(f"\\newcommand{{\\{p}Table}}{{%\n{continuous_table(final, runs, references, algos, caption, f'tab:{experiment}', stats['confidence'])}}}\n")
+    out.append(f"\\newcommand{{\\{p}Observations}}{{%\n{continuous_observations(final, runs, panels, stats['confidence'])}}}\n")
+    return "".join(out)
+
+
+def final_window_of(stats: dict, kind: str) -> int:
+    window = stats["final_window"]
+    return window if isinstance(window, int) else window[kind]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rlrepro.report", description="Write generated LaTeX for one experiment.")
     parser.add_argument("--experiment", required=True)
@@ -178,10 +288,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=Path, required=True)
     parser.add_argument("--stats", type=Path, required=True)
     parser.add_argument("--panels", required=True, help="JSON: panel name -> algorithms")
+    parser.add_argument("--references", type=Path, help="CSV of other implementations' published returns")
     parser.add_argument("--output", type=Path, required=True)
     args = parser.parse_args(argv)
-    text = generate(args.experiment, pd.read_csv(args.final), pd.read_csv(args.runs),
-                    json.loads(args.stats.read_text()), json.loads(args.panels))
+    final, runs, stats, panels = (pd.read_csv(args.final), pd.read_csv(args.runs), json.loads(args.stats.read_text()),
+                                  json.loads(args.panels))
+    kinds = set(runs.loc[runs.experiment == args.experiment, "kind"])
+    if not kinds:
+        print(f"error: no runs of experiment {args.experiment!r} in {args.runs}", file=sys.stderr)
+        return 2
+    if kinds == {"continuous"}:
+        references = pd.read_csv(args.references) if args.references else pd.DataFrame(columns=["source", "env", "algo", "return"])
+        text = generate_continuous(args.experiment, final, runs, stats, panels, references)
+    else:
+        text = generate_tabular(args.experiment, final, runs, stats, panels)
     write_atomic(args.output, text.encode())
     return 0
 

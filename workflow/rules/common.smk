@@ -1,4 +1,5 @@
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -47,6 +48,11 @@ def train_resource(key):
 
 def experiments_of(kind):
     return [name for name, exp in config["experiments"].items() if exp["kind"] == kind]
+
+
+def experiment_pattern(kind):
+    """A wildcard constraint matching exactly the experiments of one kind."""
+    return "|".join(map(re.escape, experiments_of(kind))) or "(?!)"
 
 
 FIGURES = {

@@ -9,6 +9,8 @@ rule figures_tabular:
         figure1="results/figures/{experiment}_figure1.pdf",
         sweep="results/figures/{experiment}_alpha_rho_sweep.pdf",
         stability="results/figures/{experiment}_stability.pdf",
+    wildcard_constraints:
+        experiment=experiment_pattern("tabular"),
     params:
         panels=lambda w: json.dumps(config["experiments"][w.experiment].get("figures", {})),
         analysis=config["analysis"],
@@ -28,3 +30,32 @@ rule figures_tabular:
         "-p panels {params.panels:q} -p figure_dir results/figures "
         "-p ema_window {params.analysis[reward_ema_window]} -p confidence {params.analysis[confidence]} "
         ">> {log} 2>&1"
+
+
+rule figures_continuous:
+    """Learning curves of one actor-critic experiment (jupytext notebook executed by papermill)."""
+    input:
+        tidy=lambda w: f"results/aggregate/{config['experiments'][w.experiment]['paper']}/tidy.csv.gz",
+        runs=lambda w: f"results/aggregate/{config['experiments'][w.experiment]['paper']}/runs.csv",
+        notebook="notebooks/epmd_continuous.py",
+    output:
+        notebook="results/notebooks/{experiment}.ipynb",
+        curves="results/figures/{experiment}_curves.pdf",
+    wildcard_constraints:
+        experiment=experiment_pattern("continuous"),
+    params:
+        panels=lambda w: json.dumps(config["experiments"][w.experiment].get("figures", {})),
+    log:
+        "results/logs/figures/{experiment}.log",
+    conda:
+        "../../envs/analysis.yaml"
+    threads: resource("figures", "threads")
+    resources:
+        mem_mb=resource("figures", "mem_mb"),
+        runtime=resource("figures", "runtime"),
+        gpu=resource("figures", "gpu"),
+    shell:
+        "jupytext --to ipynb --output - {input.notebook} 2> {log} | "
+        "papermill - {output.notebook} --kernel python3 "
+        "-p tidy_path {input.tidy} -p runs_path {input.runs} -p experiment {wildcards.experiment} "
+        "-p panels {params.panels:q} -p figure_dir results/figures >> {log} 2>&1"

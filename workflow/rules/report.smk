@@ -4,6 +4,7 @@ rule report_tables:
         final=lambda w: f"results/aggregate/{config['experiments'][w.experiment]['paper']}/final.csv",
         runs=lambda w: f"results/aggregate/{config['experiments'][w.experiment]['paper']}/runs.csv",
         stats=lambda w: f"results/aggregate/{config['experiments'][w.experiment]['paper']}/stats.json",
+        references="report/data/reference_returns.csv",
     output:
         "report/generated/{experiment}.tex",
     params:
@@ -19,7 +20,7 @@ rule report_tables:
         gpu=resource("report", "gpu"),
     shell:
         "python -m rlrepro.report --experiment {wildcards.experiment} --final {input.final} --runs {input.runs} "
-        "--stats {input.stats} --panels {params.panels:q} --output {output} 2> {log}"
+        "--stats {input.stats} --panels {params.panels:q} --references {input.references} --output {output} 2> {log}"
 
 
 rule report_pdf:
@@ -27,8 +28,8 @@ rule report_pdf:
     input:
         tex="report/report.tex",
         sections=list(Path("report/sections").glob("*.tex")),
-        generated=[f"report/generated/{name}.tex" for name in experiments_of("tabular")],
-        figures=[f for name in experiments_of("tabular") for f in figure_files(name)],
+        generated=[f"report/generated/{name}.tex" for name in config["experiments"]],
+        figures=[f for name in config["experiments"] for f in figure_files(name)],
     output:
         "report/report.pdf",
     log:
