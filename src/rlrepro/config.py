@@ -144,10 +144,16 @@ def _semantic_problems(config: dict) -> list[str]:
                 if key in owner:
                     problems.append(f"experiments.{name}: ({exp['paper']}, {algo}, {env}) is already run by experiment {owner[key]!r}")
                 owner[key] = name
-        try:
-            kind["budget"](**exp["budget"])
-        except (TypeError, ValueError) as err:
-            problems.append(f"experiments.{name}.budget: {err}")
+        for env in exp.get("budget_by_env", {}):
+            if env not in exp["envs"]:
+                problems.append(f"experiments.{name}.budget_by_env.{env}: not one of this experiment's envs {exp['envs']}")
+        for env in exp["envs"]:
+            try:
+                kind["budget"](**budget_of(exp, env))
+            except (TypeError, ValueError) as err:
+                where = f"budget_by_env.{env}" if env in exp.get("budget_by_env", {}) else "budget"
+                problems.append(f"experiments.{name}.{where}: {err}")
+                break
         for panel, algos in exp.get("figures", {}).items():
             for algo in algos:
                 if algo not in exp["algorithms"]:
@@ -172,6 +178,11 @@ def find_experiment(config: dict, paper: str, algo: str, env: str) -> tuple[str,
     raise ConfigError(f"no experiment runs algorithm {algo!r} on env {env!r} for paper {paper!r}; configured runs: {known}")
 
 
+def budget_of(exp: dict, env: str) -> dict:
+    """The experiment's budget with its ``budget_by_env`` entry for ``env`` applied (Humanoid's 6M steps)."""
+    return {**exp["budget"], **exp.get("budget_by_env", {}).get(env, {})}
+
+
 def agent_config(config: dict, exp: dict, algo: str):
     """The agent's config dataclass: defaults, then the algorithm's overrides, then the experiment's
     ``agent_overrides`` (settings of a task family, such as network sizes, win)."""
@@ -192,7 +203,7 @@ def resolve_run(config: dict, paper: str, algo: str, env: str, seed: int) -> dic
     """The complete, JSON-serialisable specification of one run (what the train job receives)."""
     exp_name, exp = find_experiment(config, paper, algo, env)
     entry = config["algorithms"][algo]
-    budget = KINDS[exp["kind"]]["budget"](**exp["budget"])
+    budget = KINDS[exp["kind"]]["budget"](**budget_of(exp, env))
     if not 0 <= seed < exp["seeds"]:
         raise ConfigError(f"seed {seed} out of range for experiment {exp_name!r}: allowed 0..{exp['seeds'] - 1}")
     below = scale_report(exp["kind"], asdict(budget), exp["seeds"], env)
