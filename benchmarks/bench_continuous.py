@@ -25,7 +25,8 @@ target noise 0.2 clipped at 0.5; DDPG/TD3 exploration: Gaussian noise of std 0.1
 ``autotune_entropy=True``). Both get the same environment stack (``rlrepro.actor_critic.make_env``),
 the same ``torch.set_num_threads(--threads)`` and device. PMAC has no SB3 counterpart; its absolute
 figure is printed. For each repeat, the algorithms run in turn, ours then SB3, so drift in machine
-speed hits both alike; the table shows the median over ``--repeats``.
+speed hits both alike; the table shows the median (``--stat best``: the fastest) over ``--repeats``,
+and every run's figure is printed as it finishes.
 """
 
 from __future__ import annotations
@@ -140,7 +141,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3000, help="environment steps per run, warm-up included")
     parser.add_argument("--learning-starts", type=int, default=1000,
                         help="random warm-up steps (ours: random_steps, SB3: learning_starts); not timed")
-    parser.add_argument("--repeats", type=int, default=1, help="runs per (algorithm, library); median reported")
+    parser.add_argument("--repeats", type=int, default=1, help="runs per (algorithm, library)")
+    parser.add_argument("--stat", choices=("median", "best"), default="median",
+                        help="how the repeats are summarised (best = highest steps/s)")
     parser.add_argument("--algos", nargs="+", default=list(ALGOS), choices=ALGOS)
     parser.add_argument("--env", default="HalfCheetah-v5")
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads on both sides")
@@ -160,7 +163,7 @@ def main() -> None:
 
     print(f"env {args.env}, {args.steps} steps per run ({args.steps - args.learning_starts} timed after "
           f"{args.learning_starts} warm-up steps), device {args.device}, torch threads {args.threads}, "
-          f"torch {torch.__version__}, SB3 {sb3.__version__ if sb3 else '-'}, repeats {args.repeats} (median)",
+          f"torch {torch.__version__}, SB3 {sb3.__version__ if sb3 else '-'}, repeats {args.repeats} ({args.stat})",
           flush=True)
     ours: dict[str, list[float]] = {a: [] for a in args.algos}
     theirs: dict[str, list[float]] = {a: [] for a in args.algos if a in SHARED}
@@ -176,10 +179,11 @@ def main() -> None:
     print()
     print(f"{'algorithm':<10}{'ours steps/s':>14}{'SB3 steps/s':>14}{'ratio':>8}")
     summary = []
+    stat = statistics.median if args.stat == "median" else max
     for algo in args.algos:
-        mine = statistics.median(ours[algo])
+        mine = stat(ours[algo])
         if algo in theirs:
-            ref = statistics.median(theirs[algo])
+            ref = stat(theirs[algo])
             print(f"{algo:<10}{mine:14.1f}{ref:14.1f}{mine / ref:8.2f}")
             verdict = f"{abs(mine / ref - 1):.0%} {'faster' if mine >= ref else 'slower'}"
             summary.append(f"{algo}: ours {mine:.1f} steps/s vs SB3 {ref:.1f} steps/s, ratio ours/SB3 = "

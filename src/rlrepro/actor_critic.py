@@ -19,6 +19,7 @@ Actions live in [-1, 1]^d inside the agents; :func:`make_env` rescales them to t
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from typing import Callable
 
@@ -151,8 +152,10 @@ class EnsembleLinear(nn.Module):
         self.weight = nn.Parameter(torch.empty(n, n_in, n_out).uniform_(-bound, bound))
         self.bias = nn.Parameter(torch.empty(n, 1, n_out).uniform_(-bound, bound))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.baddbmm(self.bias, x, self.weight)
+    def forward(self, x: torch.Tensor, members: int | None = None) -> torch.Tensor:
+        if members is None:
+            return torch.baddbmm(self.bias, x, self.weight)
+        return torch.baddbmm(self.bias[:members], x, self.weight[:members])
 
 
 class Critics(nn.Module):
@@ -167,9 +170,23 @@ class Critics(nn.Module):
             layers += [EnsembleLinear(n, a, b), nn.ReLU()]
         self.net = nn.Sequential(*layers, EnsembleLinear(n, widths[-1], 1))
 
-    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        x = torch.cat([obs, action], -1).expand(self.n, -1, -1)
-        return self.net(x).squeeze(-1)
+    def forward(self, obs: torch.Tensor, action: torch.Tensor, members: int | None = None) -> torch.Tensor:
+        """Q_i(s, a) for all i, or for the first ``members`` only (TD3's actor needs Q_1)."""
+        x = torch.cat([obs, action], -1).expand(members or self.n, -1, -1)
+        for layer in self.net:
+            x = layer(x, members) if isinstance(layer, EnsembleLinear) else layer(x)
+        return x.squeeze(-1)
+
+
+@contextmanager
+def frozen(module: nn.Module):
+    """Gradients flow through ``module`` to its inputs but are not computed for its weights
+    (the actor's loss needs dQ/da, not dQ/dw: a third less backward work)."""
+    module.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        module.requires_grad_(True)
 
 
 class GaussianActor(nn.Module):
@@ -295,7 +312,8 @@ class DDPG(Agent):
         out = {"critic_loss": critic_loss.detach()}
         self.updates += 1
         if self.updates % self.policy_period() == 0:
-            actor_loss = losses.deterministic_policy_loss(self.critics(batch["obs"], self.actor(batch["obs"]))[0])
+            with frozen(self.critics) as critics:
+                actor_loss = losses.deterministic_policy_loss(critics(batch["obs"], self.actor(batch["obs"]), members=1)[0])
             step(self.actor_opt, actor_loss)
             losses.polyak_update(list(self.actor_target.parameters()), list(self.actor.parameters()), cfg.target_smoothing)
             losses.polyak_update(list(self.critics_target.parameters()), list(self.critics.parameters()), cfg.target_smoothing)
@@ -354,7 +372,8 @@ class SAC(Agent):
         step(self.critic_opt, critic_loss)
 
         action, _, log_prob = sample_squashed(*self.actor(batch["obs"]))
-        actor_loss = losses.reparameterised_policy_loss(self.critics(batch["obs"], action).min(0).values, log_prob, alpha)
+        with frozen(self.critics) as critics:
+            actor_loss = losses.reparameterised_policy_loss(critics(batch["obs"], action).min(0).values, log_prob, alpha)
         step(self.actor_opt, actor_loss)
         out = {"critic_loss": critic_loss.detach(), "actor_loss": actor_loss.detach(), "alpha": alpha}
         if self.alpha_opt is not None:
