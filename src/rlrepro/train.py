@@ -52,6 +52,7 @@ def continuous_trainer(spec: dict):
         raise ConfigError("spec.device is 'cuda' but torch sees no CUDA device here (CPU build of torch, or no GPU on this node)")
     torch.use_deterministic_algorithms(device == "cpu")
     env, eval_env = make_env(spec["env"]), make_env(spec["env"])
+    torch.manual_seed(spec["seed"])  # the initial networks depend on the seed alone
     agent = AGENTS[spec["agent"]](env.observation_space.shape[0], env.action_space.shape[0],
                                   ActorCriticConfig(**spec["agent_config"]), torch.device(device))
     budget = ContinuousBudget(**spec["budget"])
@@ -120,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int)
     parser.add_argument("--run-dir", type=Path, help="default: results/runs/<paper>/<algo>/<env>/seed<seed>")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (the rule passes its thread count)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (default 1, fastest for these small networks; the rule passes its thread count)")
     args = parser.parse_args(argv)
     if args.threads:
         import torch
