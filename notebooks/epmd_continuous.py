@@ -56,12 +56,17 @@ runs.groupby(["algo", "env"]).agg(seeds=("seed", "size"), diverged=("status", la
 
 # %%
 single = len(envs) == 1
-shape = (1, len(panels)) if single else (len(panels), len(envs))
-fig, axes = plt.subplots(*shape, figsize=(3.3 * shape[1], 2.7 * shape[0]), squeeze=False)
+ncols = len(panels) if single else min(3, len(envs))
+per_panel = 1 if single else -(-len(envs) // ncols)  # rows of tasks per panel
+fig, axes = plt.subplots(per_panel * (1 if single else len(panels)), ncols, figsize=(3.3 * ncols, 2.7 * per_panel * (1 if single else len(panels))),
+                         squeeze=False)
+for ax in axes.flat:
+    ax.set_visible(False)
 for row, (panel, algos) in enumerate(panels.items()):
     palette = dict(zip(algos, sns.color_palette(n_colors=len(algos)), strict=True))
     for col, env in enumerate(envs):
-        ax = axes[0, row] if single else axes[row, col]
+        ax = axes[0, row] if single else axes[row * per_panel + col // ncols, col % ncols]
+        ax.set_visible(True)
         data = tidy[(tidy.env == env) & tidy.algo.isin(algos)]
         sns.lineplot(data=data, x="step", y="value", hue="algo", hue_order=algos, palette=palette,
                      errorbar="se", ax=ax, linewidth=1.2)
@@ -71,7 +76,7 @@ for row, (panel, algos) in enumerate(panels.items()):
         ax.legend(handles, [labels.get(n, n) for n in names], fontsize=6, title=None)
         ax.set_title(f"{env}\n{panel.replace('_', ' ')}", fontsize=8)
         ax.set_xlabel("environment steps")
-        ax.set_ylabel("evaluation return" if ax in axes[:, 0] else "")
+        ax.set_ylabel("evaluation return" if ax in list(axes[:, 0]) else "")
 if below_scale:
     fig.text(0.99, 0.005, "BELOW PAPER SCALE", ha="right", va="bottom", color="crimson", fontsize=9, weight="bold")
 fig.tight_layout()

@@ -61,7 +61,7 @@ def continuous_trainer(spec: dict):
         return train(agent, env, eval_env, budget, spec["seed"], **kwargs)
 
     name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
-    return fit, budget.total_steps, Diverged, f"{device} ({name}, torch {torch.__version__}, {torch.get_num_threads()} threads)"
+    return fit, budget.total_steps, Diverged, f"{device} ({name}, torch {torch.__version__}, torch threads: {torch.get_num_threads()})"
 
 
 TRAINERS = {"tabular": tabular_trainer, "continuous": continuous_trainer}
