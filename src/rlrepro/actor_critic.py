@@ -29,18 +29,11 @@ import torch
 from torch import nn
 
 from rlrepro import losses
+from rlrepro.tabular import Diverged  # one exception for every training loop
 
 ENVS = ("Pendulum-v1", "HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Ant-v5", "Humanoid-v5")
 """The tasks: Pendulum (the seed report's sanity task) and the paper's five MuJoCo tasks (v5, the
 maintained successors of the paper's v2)."""
-
-
-class Diverged(Exception):
-    """A loss became non-finite; the run stops and is recorded as diverged."""
-
-    def __init__(self, step: int, quantity: str, rows: list | None = None):
-        super().__init__(f"non-finite {quantity} at step {step}")
-        self.step, self.quantity, self.rows = step, quantity, rows or []
 
 
 @dataclass
