@@ -18,6 +18,7 @@ Actions live in [-1, 1]^d inside the agents; :func:`make_env` rescales them to t
 
 from __future__ import annotations
 
+import copy
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
@@ -211,8 +212,6 @@ class DeterministicActor(nn.Module):
 
 
 def frozen_copy(module: nn.Module) -> nn.Module:
-    import copy
-
     clone = copy.deepcopy(module)
     clone.requires_grad_(False)
     return clone

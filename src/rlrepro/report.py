@@ -37,6 +37,12 @@ def interval(row: pd.Series, stat: str = "mean", digits: int = 2) -> str:
     return f"{fmt(row[stat], digits)} [{fmt(row[stat + '_low'], digits)}, {fmt(row[stat + '_high'], digits)}]"
 
 
+def interval_cells(final: pd.DataFrame, env: str, algo: str, metrics: tuple[str, ...], digits: int = 2) -> list[str]:
+    """One 'mean [low, high]' table cell per metric for (env, algo); '--' where there is no score."""
+    sel = final[(final.env == env) & (final.algo == algo)].set_index("metric")
+    return [interval(sel.loc[m], digits=digits) if m in sel.index else "--" for m in metrics]
+
+
 def compare(a: pd.Series, b: pd.Series) -> str:
     """'higher', 'lower' or 'indistinguishable': whether the two intervals are disjoint."""
     if pd.isna(a.get("mean")) or pd.isna(b.get("mean")):
@@ -75,10 +81,7 @@ def final_table(final: pd.DataFrame, runs: pd.DataFrame, algos: list[str], capti
             group = runs[(runs.env == env) & (runs.algo == algo)]
             if group.empty:
                 continue
-            sel = final[(final.env == env) & (final.algo == algo)]
-            by_metric = {r.metric: r for _, r in sel.iterrows()}
-            cells = [interval(by_metric[m]) if m in by_metric else "--"
-                     for m in ("final_eval_return", "final_correct_action_rate", "mean_correct_action_rate")]
+            cells = interval_cells(final, env, algo, ("final_eval_return", "final_correct_action_rate", "mean_correct_action_rate"))
             n_div = int((group.status == "diverged").sum())
             lines.append(f"{ENV_NAMES[env]} & {tex_escape(group.label.iloc[0])} & {' & '.join(cells)} & "
                          f"{len(group)} ({n_div}) \\\\")
@@ -197,8 +200,7 @@ def continuous_table(final: pd.DataFrame, runs: pd.DataFrame, references: pd.Dat
             group = runs[(runs.env == env) & (runs.algo == algo)]
             if group.empty:
                 continue
-            sel = final[(final.env == env) & (final.algo == algo)].set_index("metric")
-            cells = [interval(sel.loc[m], digits=0) if m in sel.index else "--" for m in ("final_eval_return", "mean_eval_return")]
+            cells = interval_cells(final, env, algo, ("final_eval_return", "mean_eval_return"), digits=0)
             n_div = int((group.status == "diverged").sum())
             lines.append(f"{tex_escape(env)} & {tex_escape(group.label.iloc[0])} & {thousands(group.total_steps.max())} & "
                          f"{' & '.join(cells)} & {len(group)} ({n_div}) & {reference_cell(references, env, algo)} \\\\")
