@@ -35,3 +35,15 @@ def activated_env() -> dict:
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env
+
+
+@pytest.fixture(scope="session")
+def smoke_workflow(tmp_path_factory) -> Path:
+    """The whole DAG of config/smoke.yaml run locally in a copy of the repository (shared by the tests)."""
+    if shutil.which("latexmk") is None or shutil.which("pdftotext") is None:
+        pytest.fail("latexmk and pdftotext are required (workflow/scripts/setup.sh installs them)")
+    work = copy_workflow(tmp_path_factory.mktemp("smoke"))
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "config/smoke.yaml"],
+                            cwd=work, capture_output=True, text=True, env=activated_env())
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return work

@@ -36,22 +36,58 @@ def test_lock_has_the_versions_the_issue_requires():
     assert pins["torch"] == "2.13.0"
     assert int(pins["pandas"].split(".")[0]) < 3
     assert "opencv-python-headless" in pins
+    assert "snakemake-executor-plugin-slurm" in pins and "snakemake-executor-plugin-slurm-jobstep" in pins
 
 
-def test_python_conda_envs_install_the_lock():
-    for name in ("train", "analysis"):
-        env = yaml.safe_load((REPO / f"envs/{name}.yaml").read_text())
-        deps = env["dependencies"]
-        assert "python=3.11" in deps
-        pip = next(d["pip"] for d in deps if isinstance(d, dict))
+def pip_section(name: str) -> list[str]:
+    deps = yaml.safe_load((REPO / f"envs/{name}.yaml").read_text())["dependencies"]
+    assert "python=3.11" in deps, f"envs/{name}.yaml: python must be 3.11 like the lock"
+    return next(d["pip"] for d in deps if isinstance(d, dict))
+
+
+def test_python_conda_envs_install_exactly_the_lock():
+    for name in ("train", "train-cuda", "analysis"):
+        pip = pip_section(name)
         assert "-r ../requirements.lock" in pip
+        # no pin of their own that could drift from the lock
+        assert [line for line in pip if re.match(r"^[A-Za-z0-9_.-]+\s*[=<>~!]", line)] == []
+
+
+def test_cpu_env_takes_the_cpu_build_of_torch_and_cuda_env_the_cuda_build():
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in pip_section("train")
+    # PyPI's Linux wheel of torch is the CUDA build: the CUDA env must not point at the CPU index
+    assert not any("whl/cpu" in line for line in pip_section("train-cuda"))
+
+
+def test_train_rule_env_follows_the_device_the_profile_sets():
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings
+
+    gpu_profile = yaml.safe_load((REPO / "workflow/profiles/slurm-gpu/config.yaml").read_text())
+    assert gpu_profile["config"] == ["device=cuda"]
+    for device, env in (("cpu", "envs/train.yaml"), ("cuda", "envs/train-cuda.yaml")):
+        with SnakemakeApi(OutputSettings(quiet={"all"})) as api:
+            workflow = api.workflow(resource_settings=ResourceSettings(cores=1), snakefile=REPO / "Snakefile",
+                                    config_settings=ConfigSettings(config={"device": device}), workdir=REPO)
+            conda_env = workflow._workflow.get_rule("train").conda_env
+        assert (REPO / "workflow/rules" / conda_env).resolve() == (REPO / env).resolve()
+
+
+def test_gpu_profile_is_the_cpu_profile_plus_the_device():
+    cpu = yaml.safe_load((REPO / "workflow/profiles/slurm/config.yaml").read_text())
+    gpu = yaml.safe_load((REPO / "workflow/profiles/slurm-gpu/config.yaml").read_text())
+    assert gpu.pop("config") == ["device=cuda"]
+    assert gpu == cpu
+    assert cpu["executor"] == "slurm" and cpu["slurm-status-command"] == "squeue"
 
 
 def test_every_rule_has_a_conda_env_that_exists():
     for smk in (REPO / "workflow/rules").glob("*.smk"):
         text = smk.read_text()
         rules = re.findall(r"^rule (\w+):", text, flags=re.M)
-        envs = re.findall(r'conda:\s*\n\s*"([^"]+)"', text)
+        envs = re.findall(r"conda:\s*\n\s*(\S+)", text)
         assert len(envs) == len(rules), f"{smk.name}: every rule needs a conda env"
         for env in envs:
-            assert (smk.parent / env).resolve().exists(), f"{smk.name}: {env} missing"
+            paths = ["../../envs/train.yaml", "../../envs/train-cuda.yaml"] if env == "TRAIN_ENV" else [env.strip('"')]
+            for path in paths:
+                assert (smk.parent / path).resolve().exists(), f"{smk.name}: {path} missing"

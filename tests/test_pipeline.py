@@ -1,27 +1,15 @@
 """The whole DAG on config/smoke.yaml, in a temporary copy of the repository, down to the PDF."""
 
 import re
-import shutil
 import subprocess
 import sys
 
 import pandas as pd
 import pytest
 
-from conftest import REPO, activated_env, copy_workflow
+from conftest import REPO, activated_env
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def smoke_workflow(tmp_path_factory):
-    if shutil.which("latexmk") is None or shutil.which("pdftotext") is None:
-        pytest.fail("latexmk and pdftotext are required (workflow/scripts/setup.sh installs them)")
-    work = copy_workflow(tmp_path_factory.mktemp("smoke"))
-    result = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "config/smoke.yaml"],
-                            cwd=work, capture_output=True, text=True, env=activated_env())
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return work
 
 
 def test_pdf_contains_the_generated_numbers(smoke_workflow):

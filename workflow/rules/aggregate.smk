@@ -16,8 +16,6 @@ rule aggregate:
         "../../envs/analysis.yaml"
     threads: resource("aggregate", "threads")
     resources:
-        mem_mb=resource("aggregate", "mem_mb"),
-        runtime=resource("aggregate", "runtime"),
-        gpu=resource("aggregate", "gpu"),
+        **site_resources("aggregate"),
     shell:
         "python -m rlrepro.aggregate --analysis {params.analysis:q} --out-dir {params.out_dir} {input.metas} 2> {log}"

@@ -1,10 +1,14 @@
 import json
+import os
 import re
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # the package, also without installing it
 
+from snakemake.exceptions import WorkflowError
+
+from rlrepro.cluster import ClusterError, check_site
 from rlrepro.config import find_experiment, iter_runs, resolve_run, validate_config
 
 validate_config(config)  # stops here, before any job, naming every bad key
@@ -36,14 +40,69 @@ def resource(family, key):
     return config["resources"][family][key]
 
 
-def train_resource(key):
-    """A train job's resource, from the family of its experiment's kind (train_tabular, ...)."""
+NEURAL_KINDS = {"continuous"}  # kinds whose agents run on config["device"]; tabular ones are CPU-only
+TRAIN_ENV = "../../envs/train-cuda.yaml" if config["device"] == "cuda" else "../../envs/train.yaml"
 
-    def lookup(wildcards):
-        _, exp = find_experiment(config, wildcards.paper, wildcards.algo, wildcards.env)
-        return resource(f"train_{exp['kind']}", key)
 
-    return lookup
+def cluster_setting(key):
+    """A SLURM site setting: the config's `cluster` key, else $RLREPRO_SLURM_<KEY>, else '' (site default)."""
+    return str(config["cluster"][key] or os.environ.get(f"RLREPRO_SLURM_{key.upper()}", ""))
+
+
+def site_resources(family, gpus=0):
+    """Resources of a job of one family: what it needs, and where a cluster executor sends it."""
+    return {
+        "mem_mb": resource(family, "mem_mb"),
+        "runtime": resource(family, "runtime"),
+        "gpu": gpus,
+        "gpu_model": cluster_setting("gpu_model") if gpus else "",
+        "slurm_partition": cluster_setting("gpu_partition" if gpus else "partition") or cluster_setting("partition"),
+        "slurm_account": cluster_setting("account"),
+    }
+
+
+def check_slurm_site():
+    """Before submitting anything to SLURM: the partitions and GPUs the config asks for exist."""
+    plugin = workflow.executor_plugin
+    if plugin is None or plugin.name != "slurm":
+        return  # local, dry-run, or the job step inside an allocation
+    needs_gpus = config["device"] == "cuda" and any(
+        exp["kind"] in NEURAL_KINDS and config["resources"][f"train_{exp['kind']}"]["gpu"] > 0
+        for exp in config["experiments"].values())
+    try:
+        check_site(cluster_setting("partition"), cluster_setting("gpu_partition"), cluster_setting("gpu_model"),
+                   needs_gpus)
+    except ClusterError as err:
+        raise WorkflowError(f"Cannot submit to SLURM: {err}") from None
+
+
+def train_family(wildcards):
+    _, exp = find_experiment(config, wildcards.paper, wildcards.algo, wildcards.env)
+    return f"train_{exp['kind']}", exp["kind"]
+
+
+def train_resources():
+    """Per-job resources of `rule train`; GPUs only for neural agents when config device is cuda."""
+
+    def lookup(key):
+        def value(wildcards):
+            family, kind = train_family(wildcards)
+            gpus = resource(family, "gpu") if config["device"] == "cuda" and kind in NEURAL_KINDS else 0
+            return site_resources(family, gpus)[key]
+
+        return value
+
+    return {key: lookup(key) for key in site_resources("train_tabular")}
+
+
+def train_threads(wildcards):
+    return resource(train_family(wildcards)[0], "threads")
+
+
+def train_group(wildcards):
+    """Cluster job group: tabular runs are batched (the profiles' group-components); the others are not."""
+    family, _ = train_family(wildcards)
+    return family if family == "train_tabular" else None
 
 
 def experiments_of(kind):
@@ -64,3 +123,7 @@ FIGURES = {
 def figure_files(experiment):
     kind = config["experiments"][experiment]["kind"]
     return [f"results/figures/{experiment}_{name}.pdf" for name in FIGURES[kind]]
+
+
+onstart:
+    check_slurm_site()

@@ -20,9 +20,7 @@ rule figures_tabular:
         "../../envs/analysis.yaml"
     threads: resource("figures", "threads")
     resources:
-        mem_mb=resource("figures", "mem_mb"),
-        runtime=resource("figures", "runtime"),
-        gpu=resource("figures", "gpu"),
+        **site_resources("figures"),
     shell:
         "jupytext --to ipynb --output - {input.notebook} 2> {log} | "
         "papermill - {output.notebook} --kernel python3 "
@@ -51,9 +49,7 @@ rule figures_continuous:
         "../../envs/analysis.yaml"
     threads: resource("figures", "threads")
     resources:
-        mem_mb=resource("figures", "mem_mb"),
-        runtime=resource("figures", "runtime"),
-        gpu=resource("figures", "gpu"),
+        **site_resources("figures"),
     shell:
         "jupytext --to ipynb --output - {input.notebook} 2> {log} | "
         "papermill - {output.notebook} --kernel python3 "

@@ -15,9 +15,7 @@ rule report_tables:
         "../../envs/analysis.yaml"
     threads: resource("report", "threads")
     resources:
-        mem_mb=resource("report", "mem_mb"),
-        runtime=resource("report", "runtime"),
-        gpu=resource("report", "gpu"),
+        **site_resources("report"),
     shell:
         "python -m rlrepro.report --experiment {wildcards.experiment} --final {input.final} --runs {input.runs} "
         "--stats {input.stats} --panels {params.panels:q} --references {input.references} --output {output} 2> {log}"
@@ -38,8 +36,6 @@ rule report_pdf:
         "../../envs/report.yaml"
     threads: resource("report", "threads")
     resources:
-        mem_mb=resource("report", "mem_mb"),
-        runtime=resource("report", "runtime"),
-        gpu=resource("report", "gpu"),
+        **site_resources("report"),
     shell:
         "latexmk -pdf -interaction=nonstopmode -halt-on-error -cd {input.tex} > {log} 2>&1"

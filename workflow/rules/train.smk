@@ -9,11 +9,11 @@ rule train:
     log:
         "results/logs/train/{paper}/{algo}/{env}/seed{seed}.log",
     conda:
-        "../../envs/train.yaml"
-    threads: train_resource("threads")
+        TRAIN_ENV
+    group:
+        train_group
+    threads: train_threads
     resources:
-        mem_mb=train_resource("mem_mb"),
-        runtime=train_resource("runtime"),
-        gpu=train_resource("gpu"),
+        **train_resources(),
     shell:
         "python -m rlrepro.train --spec {params.spec:q} --run-dir {params.run_dir} --threads {threads} 2> {log}"
