@@ -8,6 +8,7 @@ from rlrepro import runstore
 from rlrepro.aggregate import main as aggregate_main
 from rlrepro.config import SCHEMA_PATH, ConfigError, merge, resolve_run, validate_config
 from rlrepro.actor_critic import ActorCriticConfig, ContinuousBudget
+from rlrepro.repmd import AlgorithmicBudget, PolicyGradientConfig
 from rlrepro.tabular import Budget, TabularConfig
 from rlrepro.train import run
 
@@ -35,6 +36,11 @@ from conftest import REPO, activated_env, copy_workflow
     ({"algorithms": {"mirl": {"overrides": {"soft_form": "exact"}}}}, r"algorithms.mirl.overrides.soft_form: 'exact' is not one of \['stable', 'naive', 'clipped'\]"),
     ({"algorithms": {"mirl": {"agent": "DQN"}}}, r"algorithms.mirl.agent: 'DQN' is not one of \['QLearning', "),
     ({"algorithms": {"Bad Name": {"agent": "MIRL", "label": "x"}}}, r"algorithms: 'Bad Name' does not match"),
+    ({"experiments": {"epmd_algorithmic": {"envs": ["Copy", "Addition"]}}},
+     r"experiments.epmd_algorithmic.envs.1: 'Addition' is not one of \['Copy', 'DuplicatedInput', 'RepeatCopy', 'Reverse', 'ReversedAddition', 'ReversedAddition3'\]"),
+    ({"algorithms": {"repmd": {"overrides": {"tau_prim": 0.1}}}}, r"algorithms.repmd.overrides: Additional properties .*'tau_prim'.*allowed keys: entropy_coef, grad_clip"),
+    ({"experiments": {"epmd_algorithmic": {"budget": {"total_steps": 100, "eval_interval": 400}}}},
+     r"experiments.epmd_algorithmic.budget: eval_interval \(400\) must not exceed total_steps \(100\)"),
     ({"experiments": {"mirl_tabular": {"budget": {"eval_interval": 250}}}},
      r"experiments.mirl_tabular.budget: eval_interval \(250\) must be a multiple of log_interval \(100\)"),
 ])
@@ -49,6 +55,8 @@ def test_schema_lists_exactly_the_dataclass_fields():
     assert set(schema["$defs"]["tabular_budget"]["properties"]) == {f for f in Budget.__dataclass_fields__}
     assert set(schema["$defs"]["continuous_overrides"]["properties"]) == set(ActorCriticConfig.field_names())
     assert set(schema["$defs"]["continuous_budget"]["properties"]) == {f for f in ContinuousBudget.__dataclass_fields__}
+    assert set(schema["$defs"]["algorithmic_overrides"]["properties"]) == set(PolicyGradientConfig.field_names())
+    assert set(schema["$defs"]["algorithmic_budget"]["properties"]) == {f for f in AlgorithmicBudget.__dataclass_fields__}
 
 
 def test_seed_outside_the_experiment_is_rejected(smoke_config):

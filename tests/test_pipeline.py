@@ -33,11 +33,24 @@ def test_pdf_contains_the_epmd_section_from_real_runs(smoke_workflow):
     row = final[(final.algo == "pmac") & (final.env == "Pendulum-v1") & (final.metric == "final_eval_return")].iloc[0]
     assert f"{row['mean']:.0f} [{row['mean_low']:.0f}, {row['mean_high']:.0f}]" in text
     runs = pd.read_csv(smoke_workflow / "results/aggregate/epmd/runs.csv")
-    assert len(runs) == 3 * 2 + 2 * 2  # pendulum: 3 algorithms x 2 seeds; mujoco: 2 x 2, as in config/smoke.yaml
+    # pendulum: 3 algorithms x 2 seeds; mujoco: 2 x 2; algorithmic: 2 algorithms x 2 tasks x 2 seeds (config/smoke.yaml)
+    assert len(runs) == 3 * 2 + 2 * 2 + 2 * 2 * 2
     assert set(runs.status) == {"completed"} and runs.below_paper_scale.all()
     for experiment in ("epmd_pendulum", "epmd_mujoco"):
         assert (smoke_workflow / f"results/figures/{experiment}_curves.pdf").stat().st_size > 1000
         assert (smoke_workflow / f"results/notebooks/{experiment}.ipynb").exists()
+
+
+def test_pdf_contains_the_repmd_section_from_real_runs(smoke_workflow):
+    text = subprocess.run(["pdftotext", "-layout", str(smoke_workflow / "report/report.pdf"), "-"],
+                          capture_output=True, text=True, check=True).stdout
+    assert "EPMD: REPMD on the algorithmic tasks" in text
+    final = pd.read_csv(smoke_workflow / "results/aggregate/epmd/final.csv")
+    for metric in ("final_eval_return", "final_eval_solve_rate"):
+        row = final[(final.algo == "repmd") & (final.env == "Copy") & (final.metric == metric)].iloc[0]
+        assert f"{row['mean']:.2f} [{row['mean_low']:.2f}, {row['mean_high']:.2f}]" in text
+    assert (smoke_workflow / "results/figures/epmd_algorithmic_curves.pdf").stat().st_size > 1000
+    assert (smoke_workflow / "results/notebooks/epmd_algorithmic.ipynb").exists()
 
 
 def test_latex_has_no_undefined_references_or_missing_figures(smoke_workflow):

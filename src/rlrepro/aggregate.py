@@ -25,7 +25,7 @@ import pandas as pd
 
 from rlrepro.runstore import CorruptRun, read_run, write_atomic
 
-FINAL_METRICS = ("eval_return", "correct_action_rate")
+FINAL_METRICS = ("eval_return", "correct_action_rate", "eval_solve_rate", "curriculum_length")
 BUDGET_COLUMNS = ("total_steps", "eval_interval", "log_interval", "eval_episodes", "eval_max_steps", "eval_epsilon")
 """Budget fields copied into runs.csv (empty where a kind has no such field)."""
 

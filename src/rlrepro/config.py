@@ -14,7 +14,8 @@ from typing import Any, Iterator
 import jsonschema
 import yaml
 
-from rlrepro import actor_critic, tabular
+from rlrepro import actor_critic, repmd, tabular
+from rlrepro.envs.algorithmic import TASKS
 from rlrepro.envs.gridworld import LAYOUTS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -24,12 +25,16 @@ KINDS = {
     "tabular": {"agents": tabular.AGENTS, "config": tabular.TabularConfig, "budget": tabular.Budget, "envs": tuple(LAYOUTS)},
     "continuous": {"agents": actor_critic.AGENTS, "config": actor_critic.ActorCriticConfig,
                    "budget": actor_critic.ContinuousBudget, "envs": actor_critic.ENVS},
+    "algorithmic": {"agents": repmd.AGENTS, "config": repmd.PolicyGradientConfig,
+                    "budget": repmd.AlgorithmicBudget, "envs": TASKS},
 }
 """Experiment kinds: which agents, config and budget dataclasses, and environments each accepts."""
 
 PAPER_SCALE = {
     "tabular": {"total_steps": 100_000, "seeds": 10, "eval_episodes": 30, "eval_max_steps": 100},
     "continuous": {"total_steps": 1_000_000, "seeds": 5},
+    # Neither EPMD nor its reproduction states REPMD's budget; this project's reference (papers.md, open).
+    "algorithmic": {"total_steps": 2_000_000, "seeds": 5},
 }
 """What each experiment kind ran at in the paper (papers.md); less than this is 'below paper scale'."""
 

@@ -102,3 +102,51 @@ def polyak_update(target: list[torch.Tensor], online: list[torch.Tensor], rate: 
     """target <- (1 - rate) target + rate online, in place (the soft target update of DDPG)."""
     with torch.no_grad():
         torch._foreach_lerp_(target, online, rate)
+
+
+# --- REPMD and its baselines on the algorithmic tasks (trajectory level) -----------------------
+# Shapes [n_inputs, K]: K trajectories rho_k ~ pi_theta sampled for each input; r_k their returns
+# and log pi_theta(rho_k) their log-probabilities (summed over steps).
+
+def repmd_target_weights(returns: torch.Tensor, log_probs: torch.Tensor, tau: float, tau_prime: float) -> torch.Tensor:
+    """REPMD's weights w_k = softmax_k((r_k - tau' log pi_theta(rho_k)) / (tau + tau')), no gradient.
+
+    The mirror-descent step of seed eq. 3 with pi_bar = pi_theta (the policy that sampled) has the
+    target pi*(rho) ∝ pi_bar(rho) exp((r - tau' log pi_bar(rho)) / (tau + tau'))   (seed eq. 4)
+                    = pi_bar(rho)^(tau/(tau+tau')) exp(r / (tau + tau')).
+    Its reversed-KL projection argmin_theta KL(pi* || pi_theta) (seed eq. 6) needs E_{pi*}[log pi_theta];
+    with samples of pi_bar the importance ratio is pi*/pi_bar ∝ exp((r - tau' log pi_bar) / (tau + tau'))
+    (as tau/(tau+tau') - 1 = -tau'/(tau+tau')), whose unknown normaliser the K samples of the input
+    estimate: self-normalised, the ratios are a softmax over K (computed stably). tau' = 0 gives
+    softmax(r / tau).
+    """
+    return torch.softmax((returns - tau_prime * log_probs.detach()) / (tau + tau_prime), dim=-1).detach()
+
+
+def reversed_kl_projection_loss(weights: torch.Tensor, log_probs: torch.Tensor) -> torch.Tensor:
+    """-sum_k w_k log pi_theta(rho_k), averaged over inputs: KL(pi* || pi_theta) up to a constant,
+    estimated with the self-normalised weights w_k of pi* (seed eq. 6; REPMD's projection step)."""
+    return -(weights.detach() * log_probs).sum(-1).mean()
+
+
+def entropy_regularised_pg_loss(returns: torch.Tensor, log_probs: torch.Tensor, entropy: torch.Tensor,
+                                tau: float, baseline: torch.Tensor) -> torch.Tensor:
+    """MENT, REINFORCE with an entropy bonus: -mean[(r_k - b) log pi_theta(rho_k)] - tau mean[H_k],
+    averaged over all trajectories.
+
+    MENT's objective E[r] + tau H(pi_theta) (Nachum et al. 2017, the UREX paper; equation number not
+    checked here), with H_k the sum over trajectory k's steps of the entropy of the policy's action
+    distribution (analytic, differentiable; its mean estimates the sequence entropy, and as usual its
+    gradient ignores how theta changes the histories visited). ``baseline`` b broadcasts against
+    ``returns`` (the agents here pass the per-input mean over the K samples, shape [n_inputs, 1]).
+    """
+    advantage = (returns - baseline).detach()
+    return -(advantage * log_probs).mean() - tau * entropy.mean()
+
+
+def urex_weights(returns: torch.Tensor, log_probs: torch.Tensor, tau: float) -> torch.Tensor:
+    """UREX's weights softmax_k(r_k / tau - log pi_theta(rho_k)), no gradient: the self-normalised
+    ratios pi*_tau / pi_theta, pi*_tau ∝ exp(r / tau), over the K samples of an input, in UREX's
+    gradient estimate (Nachum et al. 2017; equation number not checked here). They are REPMD's
+    weights with tau + tau' = tau' = tau_UREX (no KL term)."""
+    return torch.softmax(returns / tau - log_probs.detach(), dim=-1).detach()

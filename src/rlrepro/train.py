@@ -64,7 +64,25 @@ def continuous_trainer(spec: dict):
     return fit, budget.total_steps, Diverged, f"{device} ({name}, torch {torch.__version__}, torch threads: {torch.get_num_threads()})"
 
 
-TRAINERS = {"tabular": tabular_trainer, "continuous": continuous_trainer}
+def algorithmic_trainer(spec: dict):
+    """(train function, total steps, its Diverged exception, device description) for a REPMD/baseline run."""
+    import torch
+
+    from rlrepro.repmd import AlgorithmicBudget, Diverged, PolicyGradientConfig, make_agent, make_env, train
+
+    torch.use_deterministic_algorithms(True)
+    env = make_env(spec["env"])
+    torch.manual_seed(spec["seed"])  # the initial networks depend on the seed alone
+    agent = make_agent(spec["agent"], env, PolicyGradientConfig(**spec["agent_config"]))
+    budget = AlgorithmicBudget(**spec["budget"])
+
+    def fit(**kwargs):
+        return train(agent, env, budget, spec["seed"], **kwargs)
+
+    return fit, budget.total_steps, Diverged, f"cpu (torch {torch.__version__}, torch threads: {torch.get_num_threads()})"
+
+
+TRAINERS = {"tabular": tabular_trainer, "continuous": continuous_trainer, "algorithmic": algorithmic_trainer}
 
 
 def run(spec: dict, run_dir: Path, progress: bool = True) -> dict:

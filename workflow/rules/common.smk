@@ -117,6 +117,7 @@ def experiment_pattern(kind):
 FIGURES = {
     "tabular": ["figure1", "alpha_rho_sweep", "stability"],
     "continuous": ["curves"],
+    "algorithmic": ["curves"],
 }
 
 

@@ -55,3 +55,12 @@ rule figures_continuous:
         "papermill - {output.notebook} --kernel python3 "
         "-p tidy_path {input.tidy} -p runs_path {input.runs} -p experiment {wildcards.experiment} "
         "-p panels {params.panels:q} -p figure_dir results/figures >> {log} 2>&1"
+
+
+use rule figures_continuous as figures_algorithmic with:
+    input:
+        tidy=lambda w: f"results/aggregate/{config['experiments'][w.experiment]['paper']}/tidy.csv.gz",
+        runs=lambda w: f"results/aggregate/{config['experiments'][w.experiment]['paper']}/runs.csv",
+        notebook="notebooks/epmd_algorithmic.py",
+    wildcard_constraints:
+        experiment=experiment_pattern("algorithmic"),

@@ -1,0 +1,453 @@
+"""EPMD's REPMD on the classic algorithmic tasks, against MENT and UREX, on one skeleton.
+
+REPMD needs no value function: it samples K trajectories rho_k ~ pi_theta of a recurrent policy on
+each input and fits pi_theta to a target built from their returns. The agents share the policy,
+the sampling, the curriculum, evaluation and checkpoints, and differ only in their loss (all in
+:mod:`rlrepro.losses`; r_k the returns and log pi_k the log-probabilities of an input's K samples):
+
+=====  ===========================================================================================
+agent  loss per input
+=====  ===========================================================================================
+REPMD  -sum_k w_k log pi_k,  w = softmax((r - tau' log pi) / (tau + tau'))       (seed eqs. 3, 4, 6)
+MENT   -mean_k (r_k - mean_j r_j) log pi_k - tau H           (REINFORCE with an entropy bonus)
+UREX   -mean_k (r_k - mean_j r_j) log pi_k - tau sum_k u_k log pi_k,  u = softmax(r / tau - log pi)
+=====  ===========================================================================================
+
+Conventions:
+
+* Policy: a GRU whose input at step t is the one-hot observation and the one-hot previous action
+  (zeros at t = 0), with three categorical heads (move, write, symbol).
+* An action's probability is that of what the environment sees, p(move) p(write) p(symbol)^write:
+  a symbol drawn with write = 0 changes nothing, so it is left out of the log-probabilities, of the
+  entropy (H(move) + H(write) + p(write = 1) H(symbol)) and of the next step's input.
+* Batches: each update draws ``inputs_per_batch`` inputs from the training env and plays each
+  ``samples_per_input`` times in a row on its own copy of the env (``reset(options={"repeat_input":
+  True})`` between attempts); the copies step together, so the policy runs on a batch. One gradient
+  step per batch, so the policy that sampled is the pi_bar of the mirror-descent step.
+* Curriculum: each input counts once, with the mean shortfall (return - target length) of its K
+  samples. The classic suite counted every episode; the env's rule, every shortfall in the window
+  above -1, then asks that the sampling policy solves most samples of each of the last
+  ``curriculum_window`` inputs (the best of K would promote on lucky samples).
+* Budget: environment steps summed over all sampled trajectories (evaluation not counted). Rows are
+  labelled with multiples of ``eval_interval`` (aligned across runs) and written at the first batch
+  boundary at or after them; ``env_steps`` has the exact count.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rlrepro import losses
+from rlrepro.envs.algorithmic import ENV_CLASSES, TASKS, AlgorithmicEnv
+from rlrepro.tabular import Diverged  # one exception for every training loop
+
+
+@dataclass
+class PolicyGradientConfig:
+    """Hyperparameters of the sequence agents (every field is a config override key).
+
+    The EPMD paper gives none; UREX (Nachum et al. 2017) ran its algorithmic tasks with K = 10
+    samples per input and an RNN of 128 units, as recalled (not checked here). The rest is ours,
+    set by short runs on Copy.
+    """
+
+    hidden_size: int = 128
+    """GRU units (UREX: 128, recalled)."""
+    learning_rate: float = 1e-2
+    """Adam learning rate (ours; in UREX's grid {0.1, 0.01, 0.001}, recalled)."""
+    inputs_per_batch: int = 16
+    """Distinct inputs per gradient step (ours)."""
+    samples_per_input: int = 10
+    """K, trajectories sampled per input (UREX: 10, recalled)."""
+    tau: float = 0.1
+    """REPMD's tau, the weight of KL(pi || pi_bar) in seed eq. 3 (ours; open in the paper)."""
+    tau_prime: float = 0.01
+    """REPMD's tau', the weight of the entropy bonus in seed eq. 3 (ours; open in the paper)."""
+    entropy_coef: float = 0.01
+    """MENT's tau, the weight of the entropy bonus (ours)."""
+    urex_tau: float = 0.1
+    """UREX's tau, the temperature and weight of its exploration term (ours)."""
+    grad_clip: float = 10.0
+    """Gradients are clipped to this global L2 norm (ours)."""
+
+    def __post_init__(self):
+        if self.hidden_size < 1 or self.inputs_per_batch < 1:
+            raise ValueError("hidden_size and inputs_per_batch must be >= 1")
+        if self.samples_per_input < 2:
+            raise ValueError("samples_per_input must be >= 2: the weights and baselines compare an input's samples")
+        if self.tau + self.tau_prime <= 0 or self.urex_tau <= 0:
+            raise ValueError("need tau + tau_prime > 0 and urex_tau > 0")
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+@dataclass
+class AlgorithmicBudget:
+    """How long to train and how to evaluate."""
+
+    total_steps: int = 200_000
+    """Environment steps per run, summed over all sampled trajectories."""
+    eval_interval: int = 10_000
+    """Environment steps between metrics rows."""
+    eval_episodes: int = 20
+    """Greedy episodes per row, on fresh inputs at the current curriculum length."""
+    checkpoint_interval: int = 50_000
+    """A checkpoint is taken at the first batch boundary after every this many steps."""
+
+    def __post_init__(self):
+        if self.eval_interval > self.total_steps:
+            raise ValueError(f"eval_interval ({self.eval_interval}) must not exceed total_steps ({self.total_steps})")
+        if min(self.eval_interval, self.eval_episodes, self.checkpoint_interval) < 1:
+            raise ValueError("eval_interval, eval_episodes and checkpoint_interval must be >= 1")
+
+
+# ------------------------------------------------------------------------------------------ policy
+
+@dataclass
+class Episodes:
+    """Trajectories, time-major and padded after their end; trajectory ``i * K + k`` is attempt k at input i."""
+
+    observations: torch.Tensor
+    """[T, B] the observation before each action."""
+    actions: torch.Tensor
+    """[T, B, 3] (move, write, symbol)."""
+    lengths: torch.Tensor
+    """[B] steps of each trajectory."""
+    returns: torch.Tensor
+    """[B] undiscounted returns."""
+    solved: torch.Tensor
+    """[B] True where the whole target was written."""
+
+    @property
+    def steps(self) -> int:
+        return int(self.lengths.sum())
+
+
+class RNNPolicy(nn.Module):
+    """GRU over (one-hot observation, one-hot previous action), three categorical heads."""
+
+    def __init__(self, n_observations: int, action_sizes: Sequence[int], hidden_size: int):
+        super().__init__()
+        n_observations = int(n_observations)
+        self.action_sizes = tuple(int(n) for n in action_sizes)  # (n_moves, 2, base)
+        n_moves = self.action_sizes[0]
+        self.offsets = (0, n_observations, n_observations + n_moves, n_observations + n_moves + 2)
+        self.input_size = n_observations + sum(self.action_sizes)
+        self.gru = nn.GRU(self.input_size, hidden_size)
+        self.head = nn.Linear(hidden_size, sum(self.action_sizes))
+
+    def inputs(self, observation: torch.Tensor, previous: torch.Tensor, follows: torch.Tensor) -> torch.Tensor:
+        """Multi-hot step input [..., input_size]; ``follows`` is False where there is no previous action."""
+        index = torch.stack([observation, previous[..., 0], previous[..., 1], previous[..., 2]], -1)
+        index = index + index.new_tensor(self.offsets)
+        value = torch.stack([torch.ones_like(follows), follows, follows, follows & (previous[..., 1] == 1)], -1)
+        return torch.zeros(*observation.shape, self.input_size).scatter_(-1, index, value.float())
+
+    def forward(self, x, hidden: torch.Tensor | None = None):
+        """GRU outputs mapped to the three heads' logits, concatenated (x a tensor [T, B, input_size]
+        or a PackedSequence, whose rows come back flat), and the GRU state."""
+        out, hidden = self.gru(x, hidden)
+        packed = isinstance(out, nn.utils.rnn.PackedSequence)
+        return self.head(out.data if packed else out), hidden
+
+    @torch.no_grad()
+    def act(self, logits: torch.Tensor, greedy: bool) -> torch.Tensor:
+        """[B, 3] actions: each head's argmax, or a sample (Gumbel-max: argmax of logits - log E, E ~ Exp(1))."""
+        if not greedy:
+            logits = logits - torch.empty_like(logits).exponential_().log()
+        return torch.stack([part.argmax(-1) for part in logits.split(self.action_sizes, -1)], -1)
+
+    def log_prob_and_entropy(self, episodes: Episodes) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per trajectory [B]: log pi(rho) and the sum of its steps' entropies (see the module's conventions).
+
+        The GRU runs on the packed trajectories, so padding costs nothing."""
+        actions, lengths = episodes.actions, episodes.lengths
+        horizon, batch = actions.shape[:2]
+        previous = torch.cat([torch.zeros_like(actions[:1]), actions[:-1]])
+        follows = (torch.arange(horizon) > 0)[:, None].expand(horizon, batch)
+        x = self.inputs(episodes.observations, previous, follows)
+
+        def pack(tensor):  # every tensor packs in the same order, as the lengths are the same
+            return nn.utils.rnn.pack_padded_sequence(tensor, lengths, enforce_sorted=False).data
+
+        logits, _ = self(nn.utils.rnn.pack_padded_sequence(x, lengths, enforce_sorted=False))
+        actions, trajectory = pack(actions), pack(torch.arange(batch).expand(horizon, batch))
+        log_p = [F.log_softmax(part, -1) for part in logits.split(self.action_sizes, -1)]
+        chosen = [lp.gather(-1, actions[:, i, None]).squeeze(-1) for i, lp in enumerate(log_p)]
+        entropy = [-(lp.exp() * lp).sum(-1) for lp in log_p]
+        step_log_prob = chosen[0] + chosen[1] + actions[:, 1] * chosen[2]
+        step_entropy = entropy[0] + entropy[1] + log_p[1][:, 1].exp() * entropy[2]
+        zeros = torch.zeros(batch)
+        return zeros.index_add(0, trajectory, step_log_prob), zeros.index_add(0, trajectory, step_entropy)
+
+
+# ----------------------------------------------------------------------------------------- rollouts
+
+@torch.no_grad()
+def play(policy: RNNPolicy, envs: list[AlgorithmicEnv], first_observations: list[int], attempts: int,
+         greedy: bool) -> Episodes:
+    """``attempts`` episodes on each env's current input; trajectory ``i * attempts + k`` is env i's k-th.
+
+    The first attempt continues the episode each env has just started; each next one replays the
+    input (``reset(options={"repeat_input": True})``) as soon as the previous one ends. The policy
+    runs on all envs at once, one step at a time.
+    """
+    n = len(envs)
+    horizon = max(env.time_limit for env in envs)
+    observations = torch.zeros(horizon, n * attempts, dtype=torch.long)
+    actions = torch.zeros(horizon, n * attempts, 3, dtype=torch.long)
+    lengths, returns, solved = [0] * (n * attempts), [0.0] * (n * attempts), [False] * (n * attempts)
+    attempt, t, obs = [0] * n, [0] * n, list(first_observations)  # per env: attempt, its step, observation
+    hidden, action = None, torch.zeros(n, 3, dtype=torch.long)
+    live = list(range(n))
+    while live:
+        x = policy.inputs(torch.tensor(obs), action, torch.tensor(t) > 0)
+        logits, hidden = policy(x[None], hidden)
+        action = policy.act(logits[0], greedy)
+        trajectories = [j * attempts + attempt[j] for j in live]
+        steps = [t[j] for j in live]
+        observations[steps, trajectories] = torch.tensor([obs[j] for j in live])
+        actions[steps, trajectories] = action[live]
+        restarted = []
+        for j, k, a in zip(live, trajectories, action[live].tolist()):
+            obs[j], reward, terminated, truncated, info = envs[j].step(a)
+            returns[k] += reward
+            t[j] += 1
+            if terminated or truncated:
+                lengths[k], solved[k] = t[j], info["n_written"] == info["target_length"]
+                attempt[j] += 1
+                if attempt[j] < attempts:
+                    obs[j], t[j] = envs[j].reset(options={"repeat_input": True})[0], 0
+                    restarted.append(j)
+        if restarted:
+            hidden[:, restarted] = 0.0
+        live = [j for j in live if attempt[j] < attempts]
+    horizon = max(lengths)
+    return Episodes(observations[:horizon], actions[:horizon], torch.tensor(lengths), torch.tensor(returns),
+                    torch.tensor(solved))
+
+
+def sample_batch(policy: RNNPolicy, env: AlgorithmicEnv, n_inputs: int, samples: int) -> tuple[Episodes, list[int]]:
+    """Draw ``n_inputs`` inputs from ``env`` and sample ``samples`` trajectories on each (on copies of
+    ``env``, which itself plays nothing); returns them with each input's target length."""
+    copies, first_observations = [], []
+    for _ in range(n_inputs):
+        obs, _ = env.reset()
+        copies.append(copy.deepcopy(env))
+        first_observations.append(obs)
+    episodes = play(policy, copies, first_observations, samples, greedy=False)
+    return episodes, [len(c.target) for c in copies]
+
+
+def evaluate(policy: RNNPolicy, envs: list[AlgorithmicEnv], min_length: int, seed_key: list[int]) -> Episodes:
+    """One greedy episode per env on fresh inputs at curriculum length ``min_length`` (lengths drawn
+    as in training); env k's input comes from a seed derived from (seed_key, k), so a snapshot is a
+    pure function of the policy."""
+    observations = []
+    for k, env in enumerate(envs):
+        env.load_curriculum_state({"min_length": min_length, "shortfalls": []})
+        seed = int(np.random.SeedSequence([*seed_key, k]).generate_state(1)[0])
+        observations.append(env.reset(seed=seed)[0])
+    return play(policy, envs, observations, 1, greedy=True)
+
+
+# ------------------------------------------------------------------------------------------ agents
+
+class Agent:
+    """The policy, its optimiser and one gradient step per batch; subclasses define ``loss``."""
+
+    def __init__(self, n_observations: int, action_sizes: Sequence[int], cfg: PolicyGradientConfig):
+        self.cfg = cfg
+        self.policy = RNNPolicy(n_observations, action_sizes, cfg.hidden_size)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=cfg.learning_rate)
+        self.updates = 0
+
+    def loss(self, returns: torch.Tensor, log_probs: torch.Tensor, entropy: torch.Tensor) -> torch.Tensor:
+        """The scalar to minimise, from [n_inputs, K] returns, log pi(rho) and trajectory entropies."""
+        raise NotImplementedError
+
+    def update(self, episodes: Episodes) -> dict[str, float]:
+        log_probs, entropy = self.policy.log_prob_and_entropy(episodes)
+        shape = (-1, self.cfg.samples_per_input)
+        loss = self.loss(episodes.returns.view(shape), log_probs.view(shape), entropy.view(shape))
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = nn.utils.clip_grad_norm_(self.policy.parameters(), self.cfg.grad_clip)
+        self.optimizer.step()
+        self.updates += 1
+        return {"loss": loss.item(), "entropy": entropy.sum().item() / episodes.steps, "grad_norm": grad_norm.item()}
+
+    def state_dict(self) -> dict:
+        return {"updates": self.updates, "policy": copy.deepcopy(self.policy.state_dict()),
+                "optimizer": copy.deepcopy(self.optimizer.state_dict())}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.updates = state["updates"]
+        self.policy.load_state_dict(state["policy"])
+        self.optimizer.load_state_dict(state["optimizer"])
+
+
+class REPMD(Agent):
+    """Reversed-entropy policy mirror descent: the reversed-KL projection onto seed eq. 4's target."""
+
+    def loss(self, returns, log_probs, entropy):
+        weights = losses.repmd_target_weights(returns, log_probs, self.cfg.tau, self.cfg.tau_prime)
+        return losses.reversed_kl_projection_loss(weights, log_probs)
+
+
+class MENT(Agent):
+    """REINFORCE with an entropy bonus and a per-input mean-return baseline."""
+
+    def loss(self, returns, log_probs, entropy):
+        baseline = returns.mean(-1, keepdim=True)
+        return losses.entropy_regularised_pg_loss(returns, log_probs, entropy, self.cfg.entropy_coef, baseline)
+
+
+class UREX(Agent):
+    """Under-appreciated reward exploration (Nachum et al. 2017): REINFORCE (no entropy bonus) plus
+    tau times the projection onto softmax(r / tau)."""
+
+    def loss(self, returns, log_probs, entropy):
+        baseline = returns.mean(-1, keepdim=True)
+        reinforce = losses.entropy_regularised_pg_loss(returns, log_probs, entropy, 0.0, baseline)
+        weights = losses.urex_weights(returns, log_probs, self.cfg.urex_tau)
+        return reinforce + self.cfg.urex_tau * losses.reversed_kl_projection_loss(weights, log_probs)
+
+
+AGENTS: dict[str, type[Agent]] = {"REPMD": REPMD, "MENT": MENT, "UREX": UREX}
+
+
+def make_env(task: str) -> AlgorithmicEnv:
+    """The task by its short name (one of ``TASKS``), with its default settings."""
+    if task not in ENV_CLASSES:
+        raise ValueError(f"unknown algorithmic task {task!r}; allowed: {', '.join(TASKS)}")
+    return ENV_CLASSES[task]()
+
+
+def make_agent(name: str, env: AlgorithmicEnv, cfg: PolicyGradientConfig) -> Agent:
+    """``AGENTS[name]`` sized for ``env``'s spaces (seed torch first: it draws the initial weights)."""
+    if name not in AGENTS:
+        raise ValueError(f"unknown agent {name!r}; allowed: {', '.join(AGENTS)}")
+    return AGENTS[name](env.observation_space.n, [space.n for space in env.action_space], cfg)
+
+
+# ---------------------------------------------------------------------------------- training loop
+
+@dataclass
+class TrainState:
+    """Everything that changes during training; what a checkpoint holds (taken between batches)."""
+
+    step: int = 0
+    rows: list = field(default_factory=list)
+    agent: dict = field(default_factory=dict)
+    rng: dict = field(default_factory=dict)
+    curriculum: dict = field(default_factory=dict)
+    window: dict = field(default_factory=dict)
+    wall_time_s: float = 0.0
+
+
+@dataclass
+class Window:
+    """Sums over the batches since the last metrics row."""
+
+    returns: float = 0.0
+    solved: int = 0
+    episodes: int = 0
+    batches: int = 0
+    loss: float = 0.0
+    entropy: float = 0.0
+
+    def add(self, episodes: Episodes, stats: dict[str, float]) -> None:
+        self.returns += episodes.returns.sum().item()
+        self.solved += int(episodes.solved.sum())
+        self.episodes += len(episodes.returns)
+        self.batches += 1
+        self.loss += stats["loss"]
+        self.entropy += stats["entropy"]
+
+    def row(self) -> dict:
+        nan = float("nan")
+        return {"train_return": self.returns / self.episodes if self.episodes else nan,
+                "train_solve_rate": self.solved / self.episodes if self.episodes else nan,
+                "train_episodes": self.episodes,
+                "loss": self.loss / self.batches if self.batches else nan,
+                "entropy": self.entropy / self.batches if self.batches else nan}
+
+
+def train(
+    agent: Agent,
+    env: AlgorithmicEnv,
+    budget: AlgorithmicBudget,
+    seed: int,
+    resume: TrainState | None = None,
+    on_checkpoint: Callable[[TrainState], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> list[dict]:
+    """Train on ``env`` (which draws the inputs and holds the curriculum) for ``budget.total_steps``
+    environment steps; one metrics row per ``eval_interval``.
+
+    Raises :class:`Diverged` (with the rows so far) at the first batch whose loss or gradient norm
+    is non-finite.
+    """
+    cfg = agent.cfg
+    torch.manual_seed(seed)  # sampling; the initial weights were drawn before
+    env.reset(seed=seed)  # seeds the input stream (this episode is never played, so never counted)
+    eval_envs = [copy.deepcopy(env) for _ in range(budget.eval_episodes)]
+    state = resume or TrainState()
+    if resume is not None:
+        agent.load_state_dict(state.agent)
+        torch.set_rng_state(state.rng["torch"])
+        env.np_random.bit_generator.state = state.rng["env"]
+        env.load_curriculum_state(state.curriculum)
+    window, rows, step = Window(**state.window), state.rows, state.step
+    labels = [*range(budget.eval_interval, budget.total_steps + 1, budget.eval_interval)]
+    if labels[-1] != budget.total_steps:
+        labels.append(budget.total_steps)
+    labels = labels[len(rows):]
+    next_checkpoint = (step // budget.checkpoint_interval + 1) * budget.checkpoint_interval
+    try:
+        while step < budget.total_steps:
+            episodes, target_lengths = sample_batch(agent.policy, env, cfg.inputs_per_batch, cfg.samples_per_input)
+            # One curriculum entry per input, the mean shortfall of its K samples (module docstring).
+            # The env counts the episodes that end on it; these ended on its copies.
+            mean_returns = episodes.returns.view(-1, cfg.samples_per_input).mean(1).tolist()
+            for mean_return, target_length in zip(mean_returns, target_lengths):
+                env.record_shortfall(mean_return - target_length)
+            stats = agent.update(episodes)
+            step += episodes.steps
+            for quantity in ("loss", "grad_norm"):
+                if not math.isfinite(stats[quantity]):
+                    raise Diverged(step, quantity)
+            window.add(episodes, stats)
+
+            while labels and step >= labels[0]:
+                label = labels.pop(0)
+                result = evaluate(agent.policy, eval_envs, env.min_length, [seed, label])
+                rows.append({"step": label, "env_steps": step, "updates": agent.updates, **window.row(),
+                             "curriculum_length": env.min_length,
+                             "eval_return": result.returns.double().mean().item(),
+                             "eval_solve_rate": result.solved.double().mean().item()})
+                window = Window()
+                if on_progress:
+                    on_progress(label - (rows[-2]["step"] if len(rows) > 1 else 0))
+            if on_checkpoint and step >= next_checkpoint and step < budget.total_steps:
+                state.step, state.rows, state.window = step, rows, vars(window).copy()
+                state.agent = agent.state_dict()
+                state.rng = {"torch": torch.get_rng_state(), "env": copy.deepcopy(env.np_random.bit_generator.state)}
+                state.curriculum = env.curriculum_state()
+                on_checkpoint(state)
+                next_checkpoint = (step // budget.checkpoint_interval + 1) * budget.checkpoint_interval
+    except Diverged as err:
+        err.rows = rows
+        raise
+    return rows
