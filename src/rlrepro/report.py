@@ -196,47 +196,48 @@ def reference_cell(references: pd.DataFrame, env: str, algo: str) -> str:
     return "; ".join(f"{int(r['return'])} ({tex_escape(r.source.split(' (')[0])})" for _, r in sel.iterrows()) or "--"
 
 
-def continuous_table(final: pd.DataFrame, runs: pd.DataFrame, references: pd.DataFrame, algos: list[str],
-                     caption: str, label: str, confidence: float) -> str:
-    lines = [r"\begin{table}[H]", r"\centering\small", r"\resizebox{\textwidth}{!}{%", r"\begin{tabular}{lllllll}", r"\toprule",
-             r"task & algorithm & steps & final return & mean return over the run & runs (diverged) & reference at $\sim$1M steps \\",
-             r"\midrule"]
+def results_table(runs: pd.DataFrame, algos: list[str], header: list[str], row_cells, caption: str, label: str) -> str:
+    """A booktabs table with a row per (task, algorithm) that has runs: task, algorithm, then
+    ``row_cells(env, algo, group)`` (group: the runs.csv rows behind it); a rule between tasks."""
+    lines = [r"\begin{table}[H]", r"\centering\small", r"\resizebox{\textwidth}{!}{%",
+             rf"\begin{{tabular}}{{{'l' * (2 + len(header))}}}", r"\toprule",
+             " & ".join(["task", "algorithm", *header]) + r" \\", r"\midrule"]
     for env in dict.fromkeys(runs.env):
         for algo in algos:
             group = runs[(runs.env == env) & (runs.algo == algo)]
-            if group.empty:
-                continue
-            cells = interval_cells(final, env, algo, ("final_eval_return", "mean_eval_return"), digits=0)
-            n_div = int((group.status == "diverged").sum())
-            lines.append(f"{tex_escape(env)} & {tex_escape(group.label.iloc[0])} & {thousands(group.total_steps.max())} & "
-                         f"{' & '.join(cells)} & {len(group)} ({n_div}) & {reference_cell(references, env, algo)} \\\\")
+            if not group.empty:
+                cells = [tex_escape(env), tex_escape(group.label.iloc[0]), *row_cells(env, algo, group)]
+                lines.append(" & ".join(cells) + r" \\")
         lines.append(r"\midrule")
     lines[-1] = r"\bottomrule"
-    pct = round(100 * confidence)
-    lines += [r"\end{tabular}}",
-              f"\\caption{{{caption} Evaluation return of the deterministic policy: mean over completed seeds with "
-              f"{pct}\\% stratified-bootstrap intervals (rliable). `Final' averages each run's last snapshots; `mean' the whole run. "
-              r"References are other implementations' published means (papers.md), at about 1M steps.}",
-              f"\\label{{{label}}}", r"\end{table}", ""]
+    lines += [r"\end{tabular}}", f"\\caption{{{caption}}}", f"\\label{{{label}}}", r"\end{table}", ""]
     return "\n".join(lines)
 
 
-def continuous_observations(final: pd.DataFrame, runs: pd.DataFrame, panels: dict[str, list[str]], confidence: float) -> str:
-    """Each panel's first algorithm against each of the others, per task, on the final return."""
+def runs_cell(group: pd.DataFrame) -> str:
+    return f"{len(group)} ({int((group.status == 'diverged').sum())})"
+
+
+def task_observations(final: pd.DataFrame, runs: pd.DataFrame, panels: dict[str, list[str]], confidence: float,
+                      metrics: dict[str, str], digits: int = 2) -> str:
+    """Each panel's first algorithm against each of the others, per task, on each of ``metrics``
+    (final.csv metric -> name in the text); then every diverged run."""
     items = []
     for panel, algos in panels.items():
         if len(algos) < 2:
             continue
         first = algos[0]
         for env in dict.fromkeys(runs.env):
-            sel = final[(final.env == env) & (final.metric == "final_eval_return")].set_index("algo")
-            if first not in sel.index:
-                items.append(f"{tex_escape(env)}, {panel.replace('_', ' ')}: no completed run of {tex_escape(first)}.")
-                continue
-            parts = [f"{tex_escape(sel.loc[b].label)} {interval(sel.loc[b], digits=0)}: {compare(sel.loc[first], sel.loc[b])}"
-                     for b in algos[1:] if b in sel.index]
-            items.append(f"{tex_escape(env)}, {panel.replace('_', ' ')}: {tex_escape(sel.loc[first].label)}'s final return "
-                         f"{interval(sel.loc[first], digits=0)} versus " + "; ".join(parts) + ".")
+            where = tex_escape(env) if len(panels) == 1 else f"{tex_escape(env)}, {panel.replace('_', ' ')}"
+            parts = []
+            for metric, name in metrics.items():
+                sel = final[(final.env == env) & (final.metric == metric)].set_index("algo")
+                if first in sel.index:
+                    versus = "; ".join(f"{tex_escape(sel.loc[b].label)} {interval(sel.loc[b], digits=digits)}: "
+                                       f"{compare(sel.loc[first], sel.loc[b])}" for b in algos[1:] if b in sel.index)
+                    parts.append(f"{name} {interval(sel.loc[first], digits=digits)} versus {versus}")
+            label = tex_escape(runs[runs.algo == first].label.iloc[0]) if (runs.algo == first).any() else tex_escape(first)
+            items.append(f"{where}: {label}'s " + "; ".join(parts) + "." if parts else f"{where}: no completed run of {label}.")
     for _, run in runs[runs.status == "diverged"].iterrows():
         items.append(f"{tex_escape(run.label)} on {tex_escape(run.env)}, seed {run.seed}: diverged at step "
                      f"{int(run.diverged_at_step)} (non-finite {tex_escape(run.diverged_quantity)}).")
@@ -282,61 +283,21 @@ def generate_continuous(experiment: str, final: pd.DataFrame, runs: pd.DataFrame
         source = pmac if key in ("kl_coef", "pmac_entropy_coef", "target_weight_max", "updates_per_step") and len(pmac) else runs
         values = distinct_cells(source[f"cfg_{key}"])
         out.append(macro(f"{p}{camel(key)}", tex_escape(", ".join(values)) or "--"))
-    caption = f"{tex_escape(experiment)}: final returns."
     algos = list(dict.fromkeys(a for algos in panels.values() for a in algos)) or list(dict.fromkeys(runs.algo))
-    out.append(f"\\newcommand{{\\{p}Table}}{{%\n{continuous_table(final, runs, references, algos, caption, f'tab:{experiment}', stats['confidence'])}}}\n")
-    out.append(f"\\newcommand{{\\{p}Observations}}{{%\n{continuous_observations(final, runs, panels, stats['confidence'])}}}\n")
+    pct = round(100 * stats["confidence"])
+    table = results_table(
+        runs, algos, ["steps", "final return", "mean return over the run", "runs (diverged)", r"reference at $\sim$1M steps"],
+        lambda env, algo, group: [thousands(group.total_steps.max()),
+                                  *interval_cells(final, env, algo, ("final_eval_return", "mean_eval_return"), digits=0),
+                                  runs_cell(group), reference_cell(references, env, algo)],
+        f"{tex_escape(experiment)}: final returns. Evaluation return of the deterministic policy: mean over completed seeds "
+        f"with {pct}\\% stratified-bootstrap intervals (rliable). `Final' averages each run's last snapshots; `mean' the whole "
+        "run. References are other implementations' published means (papers.md), at about 1M steps.",
+        f"tab:{experiment}")
+    observations = task_observations(final, runs, panels, stats["confidence"], {"final_eval_return": "final return"}, digits=0)
+    out.append(f"\\newcommand{{\\{p}Table}}{{%\n{table}}}\n")
+    out.append(f"\\newcommand{{\\{p}Observations}}{{%\n{observations}}}\n")
     return "".join(out)
-
-
-def algorithmic_table(final: pd.DataFrame, runs: pd.DataFrame, algos: list[str], caption: str, label: str,
-                      confidence: float) -> str:
-    lines = [r"\begin{table}[H]", r"\centering\small", r"\resizebox{\textwidth}{!}{%", r"\begin{tabular}{llllll}", r"\toprule",
-             r"task & algorithm & final return & final solve rate & curriculum length reached & runs (diverged) \\",
-             r"\midrule"]
-    for env in dict.fromkeys(runs.env):
-        for algo in algos:
-            group = runs[(runs.env == env) & (runs.algo == algo)]
-            if group.empty:
-                continue
-            cells = interval_cells(final, env, algo, ("final_eval_return", "final_eval_solve_rate", "final_curriculum_length"))
-            n_div = int((group.status == "diverged").sum())
-            lines.append(f"{tex_escape(env)} & {tex_escape(group.label.iloc[0])} & {' & '.join(cells)} & {len(group)} ({n_div}) \\\\")
-        lines.append(r"\midrule")
-    lines[-1] = r"\bottomrule"
-    pct = round(100 * confidence)
-    lines += [r"\end{tabular}}",
-              f"\\caption{{{caption} Greedy policy on fresh inputs at the training curriculum's current length: mean over "
-              f"completed seeds with {pct}\\% stratified-bootstrap intervals (rliable), averaged over each run's last snapshots. "
-              r"Solve rate: fraction of evaluation inputs whose whole target was written correctly.}",
-              f"\\label{{{label}}}", r"\end{table}", ""]
-    return "\n".join(lines)
-
-
-def algorithmic_observations(final: pd.DataFrame, runs: pd.DataFrame, panels: dict[str, list[str]], confidence: float) -> str:
-    """Each panel's first algorithm against the others, per task, on the final return and the curriculum length."""
-    items = []
-    for algos in panels.values():
-        first = algos[0]
-        for env in dict.fromkeys(runs.env):
-            parts = []
-            for metric, name in (("final_eval_return", "final return"), ("final_curriculum_length", "curriculum length")):
-                sel = final[(final.env == env) & (final.metric == metric)].set_index("algo")
-                if first not in sel.index:
-                    continue
-                versus = "; ".join(f"{tex_escape(sel.loc[b].label)} {interval(sel.loc[b])}: {compare(sel.loc[first], sel.loc[b])}"
-                                   for b in algos[1:] if b in sel.index)
-                parts.append(f"{name} {interval(sel.loc[first])} versus {versus}")
-            if parts:
-                items.append(f"{tex_escape(env)}: {tex_escape(runs[runs.algo == first].label.iloc[0])}'s " + "; ".join(parts) + ".")
-            else:
-                items.append(f"{tex_escape(env)}: no completed run of {tex_escape(first)}.")
-    for _, run in runs[runs.status == "diverged"].iterrows():
-        items.append(f"{tex_escape(run.label)} on {tex_escape(run.env)}, seed {run.seed}: diverged at step "
-                     f"{int(run.diverged_at_step)} (non-finite {tex_escape(run.diverged_quantity)}).")
-    pct = round(100 * confidence)
-    body = "\n".join(f"  \\item {item}" for item in items) or r"  \item No comparisons available."
-    return f"% 'higher'/'lower': the {pct}\\% intervals are disjoint.\n\\begin{{itemize}}\n{body}\n\\end{{itemize}}"
 
 
 def generate_algorithmic(experiment: str, final: pd.DataFrame, runs: pd.DataFrame, stats: dict, panels: dict) -> str:
@@ -350,9 +311,19 @@ def generate_algorithmic(experiment: str, final: pd.DataFrame, runs: pd.DataFram
         out.append(macro(f"{camel(experiment)}{camel(key)}", tex_escape(", ".join(values)) or "--"))
     algos = list(dict.fromkeys(a for algos in panels.values() for a in algos)) or list(dict.fromkeys(runs.algo))
     p = camel(experiment)
-    table = algorithmic_table(final, runs, algos, f"{tex_escape(experiment)}: final scores.", f"tab:{experiment}", stats["confidence"])
+    pct = round(100 * stats["confidence"])
+    table = results_table(
+        runs, algos, ["final return", "final solve rate", "curriculum length reached", "runs (diverged)"],
+        lambda env, algo, group: [*interval_cells(final, env, algo, ("final_eval_return", "final_eval_solve_rate",
+                                                                     "final_curriculum_length")), runs_cell(group)],
+        f"{tex_escape(experiment)}: final scores. Greedy policy on fresh inputs at the training curriculum's current length: "
+        f"mean over completed seeds with {pct}\\% stratified-bootstrap intervals (rliable), averaged over each run's last "
+        "snapshots. Solve rate: fraction of evaluation inputs whose whole target was written correctly.",
+        f"tab:{experiment}")
+    observations = task_observations(final, runs, panels, stats["confidence"],
+                                     {"final_eval_return": "final return", "final_curriculum_length": "curriculum length"})
     out.append(f"\\newcommand{{\\{p}Table}}{{%\n{table}}}\n")
-    out.append(f"\\newcommand{{\\{p}Observations}}{{%\n{algorithmic_observations(final, runs, panels, stats['confidence'])}}}\n")
+    out.append(f"\\newcommand{{\\{p}Observations}}{{%\n{observations}}}\n")
     return "".join(out)
 
 
