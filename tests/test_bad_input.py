@@ -34,7 +34,7 @@ from conftest import REPO, activated_env, copy_workflow
     ({"experiments": {"mirl_tabular": {"seeds": 0}}}, r"experiments.mirl_tabular.seeds: 0 is less than the minimum of 1"),
     ({"algorithms": {"mirl": {"overrides": {"gamma": 1.5}}}}, r"algorithms.mirl.overrides.gamma: 1.5 is greater than the maximum of 1"),
     ({"algorithms": {"mirl": {"overrides": {"soft_form": "exact"}}}}, r"algorithms.mirl.overrides.soft_form: 'exact' is not one of \['stable', 'naive', 'clipped'\]"),
-    ({"algorithms": {"mirl": {"agent": "DQN"}}}, r"algorithms.mirl.agent: 'DQN' is not one of \['QLearning', "),
+    ({"algorithms": {"mirl": {"agent": "DDQN"}}}, r"algorithms.mirl.agent: 'DDQN' is not one of \['QLearning', "),
     ({"algorithms": {"Bad Name": {"agent": "MIRL", "label": "x"}}}, r"algorithms: 'Bad Name' does not match"),
     ({"experiments": {"epmd_algorithmic": {"envs": ["Copy", "Addition"]}}},
      r"experiments.epmd_algorithmic.envs.1: 'Addition' is not one of \['Copy', 'DuplicatedInput', 'RepeatCopy', 'Reverse', 'ReversedAddition', 'ReversedAddition3'\]"),
@@ -123,7 +123,7 @@ def test_corrupt_checkpoint_is_named(smoke_config, tmp_path):
 
 @pytest.mark.parametrize("patch, message", [
     ({"env": "maze"}, "spec.env: unknown environment 'maze'; allowed: corridor, left_once"),
-    ({"agent": "DQN"}, "spec.agent: unknown tabular agent 'DQN'; allowed: QLearning"),
+    ({"agent": "DDQN"}, "spec.agent: unknown tabular agent 'DDQN'; allowed: QLearning"),
     ({"budget": {"total_steps": 10, "frames": 3}}, "spec.budget: unknown keys \\['frames'\\]"),
 ])
 def test_hand_written_spec_is_checked_before_work(smoke_config, tmp_path, patch, message):

@@ -3,8 +3,8 @@ import math
 import numpy as np
 import pytest
 
-from rlrepro.soft import soft_policy, soft_policy_unstable, soft_value, soft_value_unstable
-from rlrepro.tabular import MIRL, QLearning, TabularConfig, prior_update
+from rlrepro.soft import prior_update, soft_policy, soft_policy_unstable, soft_value, soft_value_unstable
+from rlrepro.tabular import MIRL, QLearning, TabularConfig
 
 
 def test_soft_value_equals_naive_formula_where_finite():

@@ -9,6 +9,11 @@ Outputs (in ``--out-dir``):
                    of runs and of diverged runs;
 * ``stats.json``   the bootstrap's seed, repetitions and confidence.
 
+Atari runs also get human-normalised scores, (score - random) / (human - random) with the
+standard random and human scores (``--human-scores``), per game (metric ``final_hns``) and
+aggregated over games (env ``all games``: IQM and mean over every run of every game, with
+intervals from rliable's bootstrap stratified by game).
+
 A run directory that breaks the contract stops the stage with an error naming the file.
 """
 
@@ -24,6 +29,9 @@ import numpy as np
 import pandas as pd
 
 from rlrepro.runstore import CorruptRun, read_run, write_atomic
+
+ALL_GAMES = "all games"
+"""The env value of rows that aggregate over every game of an Atari experiment."""
 
 FINAL_METRICS = ("eval_return", "correct_action_rate", "eval_solve_rate", "curriculum_length")
 BUDGET_COLUMNS = ("total_steps", "eval_interval", "log_interval", "eval_episodes", "eval_max_steps", "eval_epsilon")
@@ -85,6 +93,21 @@ def final_scores(tidy: pd.DataFrame, runs: pd.DataFrame, final_window: int | dic
     return pd.concat([last.assign(metric="final_" + last.metric), whole.assign(metric="mean_" + whole.metric)], ignore_index=True)
 
 
+def human_normalised(per_run: pd.DataFrame, runs: pd.DataFrame, human_scores: pd.DataFrame) -> pd.DataFrame:
+    """``final_hns`` rows for the Atari runs: their final_eval_return as (score - random) / (human - random).
+
+    A game missing from ``human_scores`` is an error naming the file to extend.
+    """
+    atari = runs.loc[runs.kind == "atari", ["experiment", "algo", "env", "seed"]]
+    returns = per_run[per_run.metric == "final_eval_return"].merge(atari, on=["experiment", "algo", "env", "seed"])
+    missing = sorted(set(returns.env) - set(human_scores.env))
+    if missing:
+        raise ValueError(f"no random/human scores for {missing} in the human-scores table; add a row per game")
+    scored = returns.merge(human_scores, on="env")
+    hns = (scored.value - scored.random_score) / (scored.human_score - scored.random_score)
+    return scored.assign(metric="final_hns", value=hns)[per_run.columns]
+
+
 def interval_table(per_run: pd.DataFrame, runs: pd.DataFrame, reps: int, seed: int, confidence: float) -> pd.DataFrame:
     """Mean and IQM over seeds with stratified-bootstrap intervals (rliable), per algo/env/metric."""
     from rliable import library as rly
@@ -110,10 +133,47 @@ def interval_table(per_run: pd.DataFrame, runs: pd.DataFrame, reps: int, seed: i
     return table.merge(counts.reset_index(), on=["experiment", "algo", "env"], how="right")
 
 
-def aggregate(run_dirs: list[Path], out_dir: Path, analysis: dict) -> None:
+def across_games(hns: pd.DataFrame, runs: pd.DataFrame, reps: int, seed: int, confidence: float) -> pd.DataFrame:
+    """Per Atari experiment and algorithm: mean and IQM of final_hns over every (game, seed), with
+    rliable's stratified bootstrap (runs resampled within each game). Needs the same number of
+    completed runs on every game; an algorithm without that gets no row."""
+    from rliable import library as rly
+    from rliable import metrics as rlm
+
+    out = []
+    for (exp, algo, label), group in hns.groupby(["experiment", "algo", "label"]):
+        matrix = group.pivot(index="seed", columns="env", values="value").dropna()
+        if matrix.empty:
+            continue
+        row = {"experiment": exp, "algo": algo, "label": label, "env": ALL_GAMES, "metric": "final_hns",
+               "n_completed": int(matrix.size), "n_games": int(matrix.shape[1])}
+        for name, fn in (("mean", rlm.aggregate_mean), ("iqm", rlm.aggregate_iqm)):
+            np.random.seed(seed)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)
+                point, ci = rly.get_interval_estimates({algo: matrix.to_numpy()}, lambda x, fn=fn: np.array([fn(x)]),
+                                                       reps=reps, confidence_interval_size=confidence,
+                                                       random_state=np.random.RandomState(seed))
+            row[name], row[f"{name}_low"], row[f"{name}_high"] = float(point[algo][0]), float(ci[algo][0, 0]), float(ci[algo][1, 0])
+        mine = runs[(runs.experiment == exp) & (runs.algo == algo)]
+        row.update(n_runs=len(mine), n_diverged=int((mine.status == "diverged").sum()),
+                   below_paper_scale=bool(mine.below_paper_scale.any()))
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def aggregate(run_dirs: list[Path], out_dir: Path, analysis: dict, human_scores: pd.DataFrame | None = None) -> None:
     tidy, runs = collect(run_dirs)
     per_run = final_scores(tidy, runs, analysis["final_window"])
-    table = interval_table(per_run, runs, analysis["bootstrap_reps"], analysis["bootstrap_seed"], analysis["confidence"])
+    bootstrap = (analysis["bootstrap_reps"], analysis["bootstrap_seed"], analysis["confidence"])
+    if (runs.kind == "atari").any():
+        if human_scores is None:
+            raise ValueError("Atari runs need --human-scores (random and human score per game)")
+        hns = human_normalised(per_run, runs, human_scores)
+        per_run = pd.concat([per_run, hns], ignore_index=True)
+    table = interval_table(per_run, runs, *bootstrap)
+    if (runs.kind == "atari").any():
+        table = pd.concat([table, across_games(hns, runs, *bootstrap)], ignore_index=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(out_dir / "tidy.csv.gz", _gzip(tidy))
     write_atomic(out_dir / "runs.csv", runs.sort_values(["experiment", "algo", "env", "seed"]).to_csv(index=False).encode())
@@ -134,12 +194,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rlrepro.aggregate", description="Aggregate finished runs of one paper.")
     parser.add_argument("--analysis", required=True, help="JSON of the config's 'analysis' section")
     parser.add_argument("--out-dir", type=Path, required=True)
+    parser.add_argument("--human-scores", type=Path, help="CSV env,random_score,human_score (needed for Atari runs)")
     parser.add_argument("run_dirs", nargs="+", type=Path, help="run directories (or their meta.json files)")
     args = parser.parse_args(argv)
     try:
         run_dirs = [p.parent if p.name == "meta.json" else p for p in args.run_dirs]
-        aggregate(run_dirs, args.out_dir, json.loads(args.analysis))
-    except CorruptRun as err:
+        human_scores = pd.read_csv(args.human_scores) if args.human_scores else None
+        aggregate(run_dirs, args.out_dir, json.loads(args.analysis), human_scores)
+    except (CorruptRun, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0

@@ -9,32 +9,84 @@ from __future__ import annotations
 import copy
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 import jsonschema
 import yaml
 
-from rlrepro import actor_critic, repmd, tabular
-from rlrepro.envs.algorithmic import TASKS
-from rlrepro.envs.gridworld import LAYOUTS
-
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO_ROOT / "config" / "schema.yaml"
 
-KINDS = {
-    "tabular": {"agents": tabular.AGENTS, "config": tabular.TabularConfig, "budget": tabular.Budget, "envs": tuple(LAYOUTS)},
-    "continuous": {"agents": actor_critic.AGENTS, "config": actor_critic.ActorCriticConfig,
-                   "budget": actor_critic.ContinuousBudget, "envs": actor_critic.ENVS},
-    "algorithmic": {"agents": repmd.AGENTS, "config": repmd.PolicyGradientConfig,
-                    "budget": repmd.AlgorithmicBudget, "envs": TASKS},
-}
+
+def _tabular() -> dict:
+    from rlrepro import tabular
+    from rlrepro.envs.gridworld import LAYOUTS
+
+    return {"agents": tabular.AGENTS, "config": tabular.TabularConfig, "budget": tabular.Budget, "envs": tuple(LAYOUTS)}
+
+
+def _continuous() -> dict:
+    from rlrepro import actor_critic
+
+    return {"agents": actor_critic.AGENTS, "config": actor_critic.ActorCriticConfig,
+            "budget": actor_critic.ContinuousBudget, "envs": actor_critic.ENVS}
+
+
+def _algorithmic() -> dict:
+    from rlrepro import repmd
+    from rlrepro.envs.algorithmic import TASKS
+
+    return {"agents": repmd.AGENTS, "config": repmd.PolicyGradientConfig, "budget": repmd.AlgorithmicBudget, "envs": TASKS}
+
+
+def _atari() -> dict:
+    from rlrepro import deep_q
+    from rlrepro.envs.atari import game_ids
+
+    return {"agents": deep_q.AGENTS, "config": deep_q.DeepQConfig, "budget": deep_q.AtariBudget, "envs": game_ids()}
+
+
+class _Kinds(Mapping):
+    """Experiment kinds, each imported on first use: a tabular job need not pay for importing torch."""
+
+    def __init__(self, loaders: dict[str, Callable[[], dict]]):
+        self._loaders, self._loaded = loaders, {}
+
+    def __getitem__(self, kind: str) -> dict:
+        if kind not in self._loaded:
+            self._loaded[kind] = self._loaders[kind]()
+        return self._loaded[kind]
+
+    def __iter__(self):
+        return iter(self._loaders)
+
+    def __len__(self) -> int:
+        return len(self._loaders)
+
+
+KINDS = _Kinds({"tabular": _tabular, "continuous": _continuous, "algorithmic": _algorithmic, "atari": _atari})
 """Experiment kinds: which agents, config and budget dataclasses, and environments each accepts."""
+
+ENV_LIST_HINTS = {"atari": "python -m rlrepro.envs.atari"}
+"""Kinds with too many environments to list in an error: the command that lists them."""
+
+
+def allowed_envs(kind: str) -> str:
+    """The environments of a kind, for an error message."""
+    envs = KINDS[kind]["envs"]
+    if kind in ENV_LIST_HINTS:
+        return f"{len(envs)} ids such as {', '.join(envs[:3])}; list them all with `{ENV_LIST_HINTS[kind]}`"
+    return ", ".join(envs)
+
 
 PAPER_SCALE = {
     "tabular": {"total_steps": 100_000, "seeds": 10, "eval_episodes": 30, "eval_max_steps": 100},
     "continuous": {"total_steps": 1_000_000, "seeds": 5},
     # Neither EPMD nor its reproduction states REPMD's budget; this project's reference (papers.md, open).
     "algorithmic": {"total_steps": 2_000_000, "seeds": 5},
+    # MIRL's Atari frame budget is not known here (papers.md, open): the project's reference is
+    # 10M agent steps (40M frames), the budget of the CleanRL DQN scores in papers.md.
+    "atari": {"total_steps": 10_000_000, "seeds": 5},
 }
 """What each experiment kind ran at in the paper (papers.md); less than this is 'below paper scale'."""
 
@@ -128,7 +180,7 @@ def _semantic_problems(config: dict) -> list[str]:
         kind = KINDS[exp["kind"]]
         for i, env in enumerate(exp["envs"]):
             if env not in kind["envs"]:
-                problems.append(f"experiments.{name}.envs[{i}]: {env!r} is not an environment of kind {exp['kind']!r}; allowed: {', '.join(kind['envs'])}")
+                problems.append(f"experiments.{name}.envs[{i}]: {env!r} is not an environment of kind {exp['kind']!r}; allowed: {allowed_envs(exp['kind'])}")
         unknown = sorted(set(exp.get("agent_overrides", {})) - set(kind["config"].field_names()))
         if unknown:
             problems.append(f"experiments.{name}.agent_overrides: unknown keys {unknown}; allowed: {', '.join(kind['config'].field_names())}")
@@ -241,7 +293,7 @@ def check_spec(spec: dict) -> None:
     if unknown:
         raise ConfigError(f"spec.agent_config: unknown keys {sorted(unknown)}; allowed: {kind['config'].field_names()}")
     if spec.get("env") not in kind["envs"]:
-        raise ConfigError(f"spec.env: unknown environment {spec.get('env')!r}; allowed: {', '.join(kind['envs'])}")
+        raise ConfigError(f"spec.env: unknown environment {spec.get('env')!r}; allowed: {allowed_envs(spec['kind'])}")
     if spec.get("device", "cpu") not in ("cpu", "cuda"):
         raise ConfigError(f"spec.device: {spec.get('device')!r}; allowed: cpu, cuda")
     budget_keys = list(kind["budget"].__dataclass_fields__)

@@ -150,3 +150,18 @@ def urex_weights(returns: torch.Tensor, log_probs: torch.Tensor, tau: float) -> 
     gradient estimate (Nachum et al. 2017; equation number not checked here). They are REPMD's
     weights with tau + tau' = tau' = tau_UREX (no KL term)."""
     return torch.softmax(returns / tau - log_probs.detach(), dim=-1).detach()
+
+
+# ------------------------------------------------------------------ DQN, SQL and MIRL on Atari (Paper A)
+
+def q_regression_loss(q_taken: torch.Tensor, target: torch.Tensor, kind: str = "mse") -> torch.Tensor:
+    """L(theta, rho) = E[(Q_theta(s, a) - (r + gamma V_target(s')))^2], Paper A eq. (4).
+
+    ``kind='huber'`` is Nature DQN's clipped error (quadratic within 1, linear outside) instead of
+    the paper's square. ``target`` carries no gradient (the caller builds it from the target network).
+    """
+    if kind == "mse":
+        return F.mse_loss(q_taken, target)
+    if kind == "huber":
+        return F.smooth_l1_loss(q_taken, target)
+    raise ValueError(f"unknown Q loss {kind!r}; allowed: mse, huber")

@@ -10,6 +10,10 @@ maximum before exponentiating (logsumexp / softmax). :func:`soft_value_unstable`
 :func:`soft_policy_unstable` keep the exponent as the paper writes it, optionally clipped, and
 exist only for the stability study.
 
+The stable forms, :func:`prior_update` and :func:`beta_update` take numpy arrays (the tabular
+agents) and torch tensors (the Atari agents, on any device) alike, so the approximate setting uses
+the very code the tabular one does.
+
 Equation numbers follow the reproduction report (../shared/seeds/000), as papers.md does; the
 revised paper numbers them differently (the public reproduction's code cites eq. 11 for the prior
 update and eq. 12 for the tabular Q update).
@@ -25,7 +29,7 @@ def soft_logits(q: np.ndarray, log_prior: np.ndarray, beta: float) -> np.ndarray
     return log_prior + beta * q
 
 
-def soft_value(q: np.ndarray, log_prior: np.ndarray, beta: float) -> np.ndarray:
+def soft_value(q, log_prior, beta: float):
     """Soft value V(s) = (1/beta) log sum_a rho(a) exp(beta Q(s, a)), Paper A eq. (2).
 
     Computed as a logsumexp of the logits, exact and finite for any finite Q and beta > 0
@@ -34,16 +38,36 @@ def soft_value(q: np.ndarray, log_prior: np.ndarray, beta: float) -> np.ndarray:
     if beta <= 0:
         raise ValueError(f"beta must be positive, got {beta}")
     z = soft_logits(q, log_prior, beta)
+    if not isinstance(z, np.ndarray):  # a torch tensor
+        return z.logsumexp(dim=-1) / beta
     m = z.max(axis=-1, keepdims=True)
     lse = m + np.log(np.exp(z - m).sum(axis=-1, keepdims=True))
     return lse[..., 0] / beta
 
 
-def soft_policy(q: np.ndarray, log_prior: np.ndarray, beta: float) -> np.ndarray:
+def soft_policy(q, log_prior, beta: float):
     """Soft policy pi(a|s) = rho(a) exp(beta Q(s, a)) / Z, Paper A eq. (6), as a stable softmax."""
     z = soft_logits(q, log_prior, beta)
+    if not isinstance(z, np.ndarray):  # a torch tensor
+        return z.softmax(dim=-1)
     e = np.exp(z - z.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
+
+
+def prior_update(rho, pi_s, alpha_rho: float):
+    """rho_{i+1} = (1 - alpha_rho) rho_i + alpha_rho pi_i(.|s_i), Paper A eq. (7)."""
+    return (1.0 - alpha_rho) * rho + alpha_rho * pi_s
+
+
+def beta_update(beta: float, loss: float, alpha_beta: float) -> float:
+    """beta_{i+1} = (1 - alpha_beta) beta_i + alpha_beta / L(theta_i, rho_{i+1}), Paper A eq. (8).
+
+    beta tracks a running mean of the inverse Bellman loss: as the fit improves the policy gets
+    greedier. A zero loss gives inf, which the caller reports as divergence.
+    """
+    with np.errstate(divide="ignore"):
+        inverse = np.float64(1.0) / np.float64(loss)
+    return float((1.0 - alpha_beta) * beta + alpha_beta * inverse)
 
 
 def _unstable_weights(q: np.ndarray, prior: np.ndarray, beta: float, bound: float | None) -> np.ndarray:

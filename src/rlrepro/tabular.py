@@ -24,7 +24,7 @@ from typing import Callable
 import numpy as np
 
 from rlrepro.envs.gridworld import GridWorld
-from rlrepro.soft import soft_logits, soft_policy, soft_policy_unstable, soft_value, soft_value_unstable
+from rlrepro.soft import prior_update, soft_logits, soft_policy, soft_policy_unstable, soft_value, soft_value_unstable
 
 SOFT_FORMS = ("stable", "naive", "clipped")
 
@@ -215,11 +215,6 @@ class MIRL(SoftQLearning):
 
     def diagnostics(self) -> dict[str, float]:
         return {**super().diagnostics(), **{f"rho_{i}": float(p) for i, p in enumerate(self.rho)}}
-
-
-def prior_update(rho: np.ndarray, pi_s: np.ndarray, alpha_rho: float) -> np.ndarray:
-    """rho_{i+1} = (1 - alpha_rho) rho_i + alpha_rho pi_i(.|s_i), Paper A eq. (7)."""
-    return (1.0 - alpha_rho) * rho + alpha_rho * pi_s
 
 
 def greedy_action(scores: np.ndarray, rng: np.random.Generator, step: int, quantity: str) -> int:

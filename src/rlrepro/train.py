@@ -47,10 +47,7 @@ def continuous_trainer(spec: dict):
 
     from rlrepro.actor_critic import AGENTS, ActorCriticConfig, ContinuousBudget, Diverged, make_env, train
 
-    device = spec.get("device", "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("spec.device is 'cuda' but torch sees no CUDA device here (CPU build of torch, or no GPU on this node)")
-    torch.use_deterministic_algorithms(device == "cpu")
+    device = _torch_device(spec)
     env, eval_env = make_env(spec["env"]), make_env(spec["env"])
     torch.manual_seed(spec["seed"])  # the initial networks depend on the seed alone
     agent = AGENTS[spec["agent"]](env.observation_space.shape[0], env.action_space.shape[0],
@@ -60,8 +57,7 @@ def continuous_trainer(spec: dict):
     def fit(**kwargs):
         return train(agent, env, eval_env, budget, spec["seed"], **kwargs)
 
-    name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
-    return fit, budget.total_steps, Diverged, f"{device} ({name}, torch {torch.__version__}, torch threads: {torch.get_num_threads()})"
+    return fit, budget.total_steps, Diverged, _device_description(device)
 
 
 def algorithmic_trainer(spec: dict):
@@ -82,7 +78,44 @@ def algorithmic_trainer(spec: dict):
     return fit, budget.total_steps, Diverged, f"cpu (torch {torch.__version__}, torch threads: {torch.get_num_threads()})"
 
 
-TRAINERS = {"tabular": tabular_trainer, "continuous": continuous_trainer, "algorithmic": algorithmic_trainer}
+def atari_trainer(spec: dict):
+    """(train function, total steps, its Diverged exception, device description) for a DQN/SQL/MIRL Atari run."""
+    import torch
+
+    from rlrepro.deep_q import AGENTS, AtariBudget, DeepQConfig, Diverged, make_env, make_eval_env, train
+
+    device = _torch_device(spec)
+    cfg, budget = DeepQConfig(**spec["agent_config"]), AtariBudget(**spec["budget"])
+    env, eval_env = make_env(spec["env"], cfg, budget), make_eval_env(spec["env"], cfg, budget)
+    torch.manual_seed(spec["seed"])  # the initial networks depend on the seed alone
+    agent = AGENTS[spec["agent"]](env.action_space.n, cfg, torch.device(device))
+
+    def fit(**kwargs):
+        return train(agent, env, eval_env, budget, spec["seed"], **kwargs)
+
+    return fit, budget.total_steps, Diverged, _device_description(device)
+
+
+def _torch_device(spec: dict) -> str:
+    """The spec's device, checked against this machine; CPU runs are made deterministic."""
+    import torch
+
+    device = spec.get("device", "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("spec.device is 'cuda' but torch sees no CUDA device here (CPU build of torch, or no GPU on this node)")
+    torch.use_deterministic_algorithms(device == "cpu")
+    return device
+
+
+def _device_description(device: str) -> str:
+    import torch
+
+    name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
+    return f"{device} ({name}, torch {torch.__version__}, torch threads: {torch.get_num_threads()})"
+
+
+TRAINERS = {"tabular": tabular_trainer, "continuous": continuous_trainer, "algorithmic": algorithmic_trainer,
+            "atari": atari_trainer}
 
 
 def run(spec: dict, run_dir: Path, progress: bool = True) -> dict:
@@ -142,10 +175,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (default 1, fastest for these small networks; the rule passes its thread count)")
     args = parser.parse_args(argv)
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
     try:
         if args.spec:
             spec = json.loads(args.spec)
@@ -157,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
             validate_config(config)
             spec = resolve_run(config, args.paper, args.algo, args.env, args.seed)
         run_dir = args.run_dir or default_run_dir(spec)
+        if args.threads and spec.get("kind") != "tabular":  # tabular runs never import torch (1 s a job)
+            import torch
+
+            torch.set_num_threads(args.threads)
         meta = run(spec, run_dir, progress=not args.no_progress)
     except (ConfigError, runstore.CorruptRun, json.JSONDecodeError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -2,6 +2,7 @@ rule aggregate:
     """All finished runs of one paper -> tidy table, per-run index, final scores with intervals."""
     input:
         metas=lambda w: run_files(w.paper, "meta.json"),
+        human_scores="report/data/atari_human_random.csv",
     output:
         tidy="results/aggregate/{paper}/tidy.csv.gz",
         runs="results/aggregate/{paper}/runs.csv",
@@ -18,4 +19,5 @@ rule aggregate:
     resources:
         **site_resources("aggregate"),
     shell:
-        "python -m rlrepro.aggregate --analysis {params.analysis:q} --out-dir {params.out_dir} {input.metas} 2> {log}"
+        "python -m rlrepro.aggregate --analysis {params.analysis:q} --out-dir {params.out_dir} "
+        "--human-scores {input.human_scores} {input.metas} 2> {log}"

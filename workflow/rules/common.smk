@@ -40,7 +40,7 @@ def resource(family, key):
     return config["resources"][family][key]
 
 
-NEURAL_KINDS = {"continuous"}  # kinds whose agents run on config["device"]; tabular ones are CPU-only
+NEURAL_KINDS = {"continuous", "atari"}  # kinds whose agents run on config["device"]; the others are CPU-only
 TRAIN_ENV = "../../envs/train-cuda.yaml" if config["device"] == "cuda" else "../../envs/train.yaml"
 
 
@@ -118,6 +118,7 @@ FIGURES = {
     "tabular": ["figure1", "alpha_rho_sweep", "stability"],
     "continuous": ["curves"],
     "algorithmic": ["curves"],
+    "atari": ["curves", "aggregate"],
 }
 
 

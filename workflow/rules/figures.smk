@@ -64,3 +64,34 @@ use rule figures_continuous as figures_algorithmic with:
         notebook="notebooks/epmd_algorithmic.py",
     wildcard_constraints:
         experiment=experiment_pattern("algorithmic"),
+
+
+rule figures_atari:
+    """Learning curves per game and the human-normalised aggregate over games of one Atari experiment."""
+    input:
+        tidy=lambda w: f"results/aggregate/{config['experiments'][w.experiment]['paper']}/tidy.csv.gz",
+        runs=lambda w: f"results/aggregate/{config['experiments'][w.experiment]['paper']}/runs.csv",
+        final=lambda w: f"results/aggregate/{config['experiments'][w.experiment]['paper']}/final.csv",
+        notebook="notebooks/mirl_atari.py",
+    output:
+        notebook="results/notebooks/{experiment}.ipynb",
+        curves="results/figures/{experiment}_curves.pdf",
+        aggregate="results/figures/{experiment}_aggregate.pdf",
+    wildcard_constraints:
+        experiment=experiment_pattern("atari"),
+    params:
+        panels=lambda w: json.dumps(config["experiments"][w.experiment].get("figures", {})),
+        confidence=config["analysis"]["confidence"],
+    log:
+        "results/logs/figures/{experiment}.log",
+    conda:
+        "../../envs/analysis.yaml"
+    threads: resource("figures", "threads")
+    resources:
+        **site_resources("figures"),
+    shell:
+        "jupytext --to ipynb --output - {input.notebook} 2> {log} | "
+        "papermill - {output.notebook} --kernel python3 "
+        "-p tidy_path {input.tidy} -p runs_path {input.runs} -p final_path {input.final} "
+        "-p experiment {wildcards.experiment} -p panels {params.panels:q} -p figure_dir results/figures "
+        "-p confidence {params.confidence} >> {log} 2>&1"

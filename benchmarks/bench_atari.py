@@ -1,0 +1,288 @@
+"""Throughput of our Atari DQN against Stable-Baselines3's DQN, side by side on one game.
+
+    pip install -r benchmarks/requirements.txt      # Stable-Baselines3, a benchmark-only dependency
+    python benchmarks/bench_atari.py [--warmup 1000] [--steps 2000] [--repeats 1]
+        [--env PongNoFrameskip-v4] [--agent DQN] [--threads 1] [--device cpu] [--seed 0]
+
+What is measured: agent steps per second (one agent step = 4 emulator frames) in two phases of one
+training run of ``--warmup + --steps`` agent steps:
+
+- acting: the first ``--warmup`` steps, before any gradient update (our ``learning_starts`` = SB3's
+  ``learning_starts`` = ``--warmup``): action selection, environment step, replay insert. This is
+  the per-step overhead of each loop.
+- learning: the ``--steps`` steps after the warm-up, with one gradient update every 4 steps on a
+  batch of 32 (``--steps / 4`` updates), the phase that dominates a real run.
+
+The clock is a wrapper around the training environment, at the agent-step level on both sides
+(ours: around the preprocessed single-frame env that ``rlrepro.deep_q.train`` steps; SB3: a
+``VecEnvWrapper`` outside ``VecFrameStack``), that notes the time at which agent step 0 and agent
+step ``--warmup`` (counting from 0) are requested. The acting phase runs between these two marks;
+the learning phase from the second mark until training is over: for SB3 when ``learn()`` returns,
+for ours when ``train`` begins its end-of-run evaluation. Our side runs the real loop,
+``rlrepro.deep_q.train``, with a budget of ``eval_interval = total_steps``, so the only evaluation
+it would play is the one at the very end; its evaluation environment's ``reset`` stops the clock
+and aborts the run, so no evaluation episode is played or timed (nothing is subtracted). Our metric
+bookkeeping and SB3's ``logger.record`` calls are included, as they are part of each loop; SB3
+runs with ``verbose=0`` and no progress bar. Model construction, buffer allocation and the first
+``reset`` are not timed.
+
+Settings, equal on both sides: the Nature CNN (three convolutions, a 512-unit layer, a linear Q
+head; SB3 ``"CnnPolicy"`` = ``NatureCNN`` features + ``Linear(512, n_actions)``; the script checks
+that both Q-networks have the same parameter count and prints it), batch 32, ``train_freq=4``, one
+gradient step per update, Adam at lr 1e-4, gamma 0.99, Huber loss (ours ``loss="huber"``; SB3's
+DQN always uses ``smooth_l1_loss``), replay capacity = ``--warmup + --steps`` (no overwriting),
+target network copied every ``--target-update`` steps (SB3 ``tau=1.0``), a constant exploration
+rate ``--epsilon`` (ours ``epsilon_start = epsilon_end``; SB3 ``exploration_initial_eps =
+exploration_final_eps``; 0.1 is Nature DQN's final rate, at which most of a real run is played),
+``torch.set_num_threads(--threads)``, the device, and ``torch.use_deterministic_algorithms`` on CPU
+(as ``rlrepro.train`` sets it for our real runs). Each repeat runs ours, then SB3, so drift in
+machine speed hits both alike; the table shows the median over ``--repeats`` (``--stat best``:
+the fastest), and every run's figures are printed as it finishes.
+
+Differences that remain, as each library does it:
+
+- Acting. SB3 draws a uniformly random action without a forward pass during the warm-up and, when
+  it explores (probability epsilon), afterwards too; our loop computes Q(s, .) at every step
+  (MIRL's prior update needs pi(.|s) at every state; DQN and SQL share the loop), then draws.
+- Preprocessing. Ours: gymnasium's ``AtariPreprocessing`` (up to 30 no-ops on reset, frame skip
+  4 with the max of the last two frames, grayscale read from the emulator, 84x84), one frame per
+  step, stacked by the replay buffer (``FrameReplay``, each frame stored once); reward clipping and
+  life loss as terminal are done in the loop. SB3: ``make_atari_env`` = ``Monitor`` +
+  ``AtariWrapper`` (no-op reset, ``MaxAndSkipEnv`` on RGB frames, ``EpisodicLifeEnv``,
+  ``FireResetEnv`` for games with FIRE such as Pong, RGB->grayscale and 84x84 with OpenCV,
+  ``ClipRewardEnv``), then ``VecFrameStack(n_stack=4)`` and SB3's automatic ``VecTransposeImage``
+  (channel-last to channel-first copy at every step). Both cap a game at 108,000 frames.
+- Replay. SB3 stores whole 4-frame stacks. By default it runs with ``optimize_memory_usage=True``
+  (one stored stack per step, the next observation read from the next slot; requires
+  ``handle_timeout_termination=False``), the SB3 variant closest to our store-once buffer and the
+  only one that fits a 1M-step buffer in memory (28 GB instead of 56 GB);
+  ``--sb3-optimize-memory no`` selects the default SB3 buffer, which stores every stack twice.
+- Updates. SB3 always clips the gradient norm (``max_grad_norm=10``, the default, kept); ours
+  does not clip. SB3 updates the target network with ``polyak_update(tau=1)``, ours with
+  ``load_state_dict``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+
+import gymnasium as gym
+import torch
+
+from rlrepro.deep_q import AGENTS, AtariBudget, DeepQConfig, make_env, make_eval_env, train
+from rlrepro.envs.atari import check_game
+
+try:
+    import stable_baselines3 as sb3
+    from stable_baselines3.common.env_util import make_atari_env
+    from stable_baselines3.common.vec_env import VecEnvWrapper, VecFrameStack
+except ImportError:  # benchmark-only dependency
+    sb3 = None
+    VecEnvWrapper = object
+
+BATCH = 32
+TRAIN_FREQ = 4
+LR = 1e-4
+GAMMA = 0.99
+MAX_GAME_FRAMES = 108_000
+PHASES = ("acting", "learning")
+
+
+class Marks:
+    """Times at which agent steps number ``at`` (0-based) are requested."""
+
+    def __init__(self, at: tuple[int, ...]):
+        self.times: dict[int, float] = {}
+        self.at, self.calls = frozenset(at), 0
+
+    def tick(self) -> None:
+        if self.calls in self.at:
+            self.times[self.calls] = time.perf_counter()
+        self.calls += 1
+
+
+class StepClock(gym.Wrapper):
+    """Our training environment, with :class:`Marks` on its ``step``."""
+
+    def __init__(self, env: gym.Env, at: tuple[int, ...]):
+        super().__init__(env)
+        self.marks = Marks(at)
+
+    def step(self, action):
+        self.marks.tick()
+        return self.env.step(action)
+
+
+class VecStepClock(VecEnvWrapper):
+    """SB3's training VecEnv (one environment), with :class:`Marks` on its ``step_async``."""
+
+    def __init__(self, venv, at: tuple[int, ...]):
+        super().__init__(venv)
+        self.marks = Marks(at)
+
+    def step_async(self, actions) -> None:
+        self.marks.tick()
+        self.venv.step_async(actions)
+
+    def step_wait(self):
+        return self.venv.step_wait()
+
+    def reset(self):
+        return self.venv.reset()
+
+
+class TrainingOver(Exception):
+    """Raised by :class:`StopAtEvaluation` to end our ``train`` before its evaluation."""
+
+
+class StopAtEvaluation(gym.Wrapper):
+    """Evaluation environment for ``train``: its first reset stops the clock and ends the run."""
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self.stopped = None
+
+    def reset(self, **kwargs):
+        self.stopped = time.perf_counter()
+        raise TrainingOver
+
+
+def n_params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def phase_rates(marks: Marks, stopped: float, args) -> dict[str, float]:
+    """Steps/s of both phases from the clock marks and the end of training."""
+    start, learn = marks.times[0], marks.times[args.warmup]
+    return {"acting": args.warmup / (learn - start), "learning": args.steps / (stopped - learn)}
+
+
+def time_ours(args) -> tuple[dict[str, float], int]:
+    total = args.warmup + args.steps
+    cfg = DeepQConfig(
+        gamma=GAMMA, learning_rate=LR, loss="huber", batch_size=BATCH, buffer_size=total,
+        learning_starts=args.warmup, train_frequency=TRAIN_FREQ, target_update_interval=args.target_update,
+        epsilon_start=args.epsilon, epsilon_end=args.epsilon, noop_max=30, clip_rewards=True,
+        terminal_on_life_loss=True, save_replay_in_checkpoint=False)
+    budget = AtariBudget(total_steps=total, eval_interval=total, eval_episodes=1,
+                         eval_max_frames=MAX_GAME_FRAMES, checkpoint_interval=10**12)
+    env = StepClock(make_env(args.env, cfg, budget), (0, args.warmup))
+    eval_env = StopAtEvaluation(make_eval_env(args.env, cfg, budget))
+    torch.manual_seed(args.seed)
+    agent = AGENTS[args.agent](env.action_space.n, cfg, torch.device(args.device))
+    try:
+        train(agent, env, eval_env, budget, seed=args.seed)
+    except TrainingOver:
+        pass
+    marks = env.marks
+    if len(marks.times) != 2 or eval_env.stopped is None or marks.calls != total \
+            or agent.updates != args.steps // TRAIN_FREQ:
+        raise RuntimeError(f"ours/{args.agent}: the run did not go as the timing protocol assumes "
+                           f"({marks.calls} agent steps, {agent.updates} updates, marks {sorted(marks.times)}, "
+                           f"stopped: {eval_env.stopped is not None})")
+    return phase_rates(marks, eval_env.stopped, args), n_params(agent.q)
+
+
+def time_sb3(args) -> tuple[dict[str, float], int]:
+    total = args.warmup + args.steps
+    venv = make_atari_env(args.env, n_envs=1, seed=args.seed, env_kwargs={"max_episode_steps": MAX_GAME_FRAMES})
+    venv = VecStepClock(VecFrameStack(venv, n_stack=4), (0, args.warmup))
+    optimize = args.sb3_optimize_memory == "yes"
+    model = sb3.DQN(
+        "CnnPolicy", venv, learning_rate=LR, buffer_size=total, learning_starts=args.warmup, batch_size=BATCH,
+        tau=1.0, gamma=GAMMA, train_freq=TRAIN_FREQ, gradient_steps=1, target_update_interval=args.target_update,
+        exploration_initial_eps=args.epsilon, exploration_final_eps=args.epsilon,
+        optimize_memory_usage=optimize, replay_buffer_kwargs={"handle_timeout_termination": not optimize},
+        device=args.device, seed=args.seed, verbose=0)
+    model.learn(total_timesteps=total)
+    stopped = time.perf_counter()
+    marks = venv.marks
+    if len(marks.times) != 2 or marks.calls != total or model._n_updates != args.steps // TRAIN_FREQ:
+        raise RuntimeError(f"SB3/DQN: {marks.calls} agent steps, {model._n_updates} updates, "
+                           f"marks {sorted(marks.times)}")
+    return phase_rates(marks, stopped, args), n_params(model.q_net)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--warmup", type=int, default=1000,
+                        help="agent steps before the first update (both sides' learning_starts); the acting phase")
+    parser.add_argument("--steps", type=int, default=2000,
+                        help="agent steps timed after the warm-up (one update per 4); the learning phase")
+    parser.add_argument("--repeats", type=int, default=1, help="runs per library")
+    parser.add_argument("--stat", choices=("median", "best"), default="median",
+                        help="how the repeats are summarised (best = highest steps/s)")
+    parser.add_argument("--env", default="PongNoFrameskip-v4", help="a <Game>NoFrameskip-v4 id")
+    parser.add_argument("--agent", default="DQN", choices=sorted(AGENTS),
+                        help="our agent (SB3's side is always its DQN)")
+    parser.add_argument("--epsilon", type=float, default=0.1, help="constant exploration rate on both sides")
+    parser.add_argument("--target-update", type=int, default=1000, help="agent steps between target-network copies")
+    parser.add_argument("--sb3-optimize-memory", choices=("yes", "no"), default="yes",
+                        help="SB3's optimize_memory_usage (yes: one stored stack per step)")
+    parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads on both sides")
+    parser.add_argument("--device", default="cpu", help="torch device for both sides, e.g. cpu, cuda")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if args.warmup < BATCH or args.steps < TRAIN_FREQ:
+        parser.error(f"need --warmup >= {BATCH} (one batch) and --steps >= {TRAIN_FREQ}")
+    if args.repeats < 1 or args.threads < 1 or args.target_update < 1:
+        parser.error("--repeats, --threads and --target-update must be >= 1")
+    if not 0.0 <= args.epsilon <= 1.0:
+        parser.error("--epsilon must be in [0, 1]")
+    try:
+        check_game(args.env)  # also registers the ALE games with gymnasium, for SB3's gym.make
+    except ValueError as err:
+        parser.error(str(err))
+    if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda requested but CUDA is not available")
+    if sb3 is None:
+        sys.exit("bench_atari.py: Stable-Baselines3 is not installed; install it with\n"
+                 "    pip install -r benchmarks/requirements.txt")
+    torch.set_num_threads(args.threads)
+    torch.use_deterministic_algorithms(torch.device(args.device).type == "cpu")
+
+    device = torch.cuda.get_device_name() if torch.device(args.device).type == "cuda" else "cpu"
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(f"machine: {cpus} CPUs usable ({os.cpu_count()} present, {platform.machine()}), "
+          f"device {args.device} ({device}), torch {torch.__version__}, torch threads {args.threads}, "
+          f"SB3 {sb3.__version__}")
+    print(f"env {args.env}, ours {args.agent} vs SB3 DQN, {args.warmup} acting steps then {args.steps} learning "
+          f"steps ({args.steps // TRAIN_FREQ} updates of batch {BATCH}), epsilon {args.epsilon}, target update "
+          f"every {args.target_update}, SB3 optimize_memory_usage={args.sb3_optimize_memory == 'yes'}, "
+          f"repeats {args.repeats} ({args.stat})", flush=True)
+    ours: dict[str, list[float]] = {p: [] for p in PHASES}
+    theirs: dict[str, list[float]] = {p: [] for p in PHASES}
+    for r in range(args.repeats):
+        mine, params_ours = time_ours(args)
+        ref, params_sb3 = time_sb3(args)
+        if r == 0:
+            print(f"  Q-network parameters: ours {params_ours:,}, SB3 {params_sb3:,}")
+            if params_ours != params_sb3:
+                sys.exit("bench_atari.py: the two Q-networks differ in size; the comparison is void")
+        for p in PHASES:
+            ours[p].append(mine[p])
+            theirs[p].append(ref[p])
+        print(f"  repeat {r + 1}  " + "   ".join(f"{p}: ours {mine[p]:7.1f}, SB3 {ref[p]:7.1f} steps/s" for p in PHASES),
+              flush=True)
+
+    print()
+    print(f"{'phase':<10}{'ours steps/s':>14}{'SB3 steps/s':>14}{'ratio ours/SB3':>16}")
+    stat = statistics.median if args.stat == "median" else max
+    summary = []
+    for p in PHASES:
+        mine, ref = stat(ours[p]), stat(theirs[p])
+        print(f"{p:<10}{mine:14.1f}{ref:14.1f}{mine / ref:16.2f}")
+        verdict = f"{abs(mine / ref - 1):.0%} {'faster' if mine >= ref else 'slower'}"
+        summary.append(f"{p}: ours {mine:.1f} steps/s vs SB3 {ref:.1f} steps/s, ratio ours/SB3 = {mine / ref:.2f} "
+                       f"(ours {verdict})")
+    print()
+    print("\n".join(summary))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,412 @@
+"""DQN, soft Q-learning (SQL) and MIRL on Atari: Paper A's approximate setting, on one loop.
+
+The three agents share the Nature CNN, the frame replay buffer (:mod:`rlrepro.replay`) and
+:func:`train`. They differ only where their math does:
+
+- the value of the next state in the target of eq. (4): max_a Q_target(s', a) for DQN, the soft
+  value of eq. (2) under the prior rho and inverse temperature beta for SQL and MIRL, computed by
+  the same stable code as the tabular agents (:func:`rlrepro.soft.soft_value`);
+- the prior rho: uniform for DQN and SQL; learned by MIRL with eq. (7) from pi(.|s_t) at every
+  state it acts in;
+- beta: SQL and MIRL update it after every gradient step with eq. (8), a running mean of the
+  inverse loss.
+
+Behaviour (eq. 5): with probability epsilon an action drawn from the agent's prior (uniform for
+DQN and SQL, rho for MIRL), otherwise argmax_a pi(a|s) = argmax_a log rho(a) + beta Q(s, a).
+Evaluation plays whole games with unclipped rewards and ``eval_epsilon``; training clips rewards
+to their sign and treats the loss of a life as terminal (config keys, Nature-DQN conventions).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field, fields
+from typing import Callable
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from rlrepro.envs.atari import make_atari_env
+from rlrepro.losses import q_regression_loss, td_target
+from rlrepro.replay import FrameReplay
+from rlrepro.soft import beta_update, prior_update, soft_logits, soft_policy, soft_value
+from rlrepro.tabular import Diverged
+
+STACK = 4
+"""Frames per observation (Nature DQN)."""
+
+
+@dataclass
+class DeepQConfig:
+    """Hyperparameters of the Atari agents (every field is a config override key).
+
+    Paper A gives the target-network period and the two learning rates of eqs. (7) and (8); the
+    rest is open there and follows Nature DQN (Mnih et al. 2015) unless a docstring says otherwise.
+    """
+
+    gamma: float = 0.99
+    """Discount factor (Nature DQN)."""
+    learning_rate: float = 1e-4
+    """Adam learning rate (CleanRL's DQN on Atari; Nature used RMSProp at 2.5e-4)."""
+    loss: str = "mse"
+    """'mse' = the squared error of Paper A eq. (4); 'huber' = Nature DQN's clipped error."""
+    batch_size: int = 32
+    """Transitions per gradient update (Nature DQN)."""
+    buffer_size: int = 1_000_000
+    """Replay capacity in transitions; each 84x84 frame is stored once (~7 GB at 1M)."""
+    learning_starts: int = 50_000
+    """Agent steps of pure data collection before the first update (Nature DQN's replay start)."""
+    train_frequency: int = 4
+    """Agent steps per gradient update (Nature DQN)."""
+    target_update_interval: int = 10_000
+    """Agent steps between copies of the online network into the target network (Paper A: 1e4)."""
+    epsilon_start: float = 1.0
+    """Exploration rate at step 0 (Nature DQN)."""
+    epsilon_end: float = 0.1
+    """Exploration rate after the decay (Nature DQN)."""
+    epsilon_decay_steps: int = 1_000_000
+    """Agent steps of the linear decay from epsilon_start to epsilon_end (Nature DQN)."""
+    noop_max: int = 30
+    """Up to this many no-op actions after each reset (Nature DQN)."""
+    clip_rewards: bool = True
+    """Train on sign(reward) (Nature DQN); evaluation and the logged returns are unclipped."""
+    terminal_on_life_loss: bool = True
+    """Treat the loss of a life as terminal in the TD target (training only; the game goes on)."""
+    beta_init: float = 10.0
+    """Initial inverse temperature beta_0 of SQL and MIRL (open in Paper A; ours, untuned)."""
+    adapt_beta: bool = True
+    """Update beta with eq. (8) after every gradient step (SQL and MIRL); False keeps beta_init."""
+    alpha_beta: float = 3.3e-6
+    """Step size of eq. (8) (Paper A)."""
+    alpha_rho: float = 2e-6
+    """Step size of MIRL's prior update, eq. (7) (Paper A)."""
+    save_replay_in_checkpoint: bool = True
+    """Keep the replay buffer in checkpoints, so a resumed run equals an uninterrupted one
+    (about 7 GB per checkpoint at buffer_size 1M); False restarts the buffer empty on resume."""
+
+    def __post_init__(self):
+        if self.loss not in ("mse", "huber"):
+            raise ValueError(f"loss must be 'mse' or 'huber', got {self.loss!r}")
+        for name in ("batch_size", "buffer_size", "train_frequency", "target_update_interval", "epsilon_decay_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.buffer_size < self.batch_size:
+            raise ValueError(f"buffer_size ({self.buffer_size}) must be at least batch_size ({self.batch_size})")
+        if not self.beta_init > 0:
+            raise ValueError(f"beta_init must be positive, got {self.beta_init}")
+        for name in ("epsilon_start", "epsilon_end"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+@dataclass
+class AtariBudget:
+    """How long to train and how to evaluate (agent steps; one agent step = 4 frames)."""
+
+    total_steps: int = 10_000_000
+    """Agent steps per run (this project's paper-scale reference: 10M steps = 40M frames)."""
+    eval_interval: int = 250_000
+    """Agent steps between evaluation snapshots (one metrics row each)."""
+    eval_episodes: int = 10
+    """Whole games per snapshot."""
+    eval_epsilon: float = 0.05
+    """Exploration rate while evaluating (Nature DQN)."""
+    eval_max_frames: int = 108_000
+    """Frame cap of a game (30 minutes of play, the usual cap)."""
+    checkpoint_interval: int = 500_000
+    """A checkpoint is written at the first game over after every this many steps."""
+
+    def __post_init__(self):
+        if self.eval_interval > self.total_steps:
+            raise ValueError(f"eval_interval ({self.eval_interval}) must not exceed total_steps ({self.total_steps})")
+        if self.eval_episodes < 1 or self.eval_max_frames < 1:
+            raise ValueError("eval_episodes and eval_max_frames must be >= 1")
+
+
+# ------------------------------------------------------------------------------------------ network
+
+class NatureCNN(nn.Module):
+    """The Q-network of Mnih et al. (2015): three convolutions, a 512-unit layer, one output per action."""
+
+    def __init__(self, n_actions: int):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(STACK, 32, 8, stride=4), nn.ReLU(),
+            nn.Conv2d(32, 64, 4, stride=2), nn.ReLU(),
+            nn.Conv2d(64, 64, 3, stride=1), nn.ReLU(),
+            nn.Flatten(), nn.Linear(3136, 512), nn.ReLU(),
+            nn.Linear(512, n_actions),
+        )
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        """Q(s, .) for uint8 frame stacks of shape (batch, 4, 84, 84)."""
+        return self.net(frames.float() / 255.0)
+
+
+# ------------------------------------------------------------------------------------------- agents
+
+class DQN:
+    """Deep Q-learning: greedy max backup, uniform exploration."""
+
+    def __init__(self, n_actions: int, cfg: DeepQConfig, device: torch.device):
+        self.n_actions, self.cfg, self.device = n_actions, cfg, device
+        self.q = NatureCNN(n_actions).to(device)
+        self.target = copy.deepcopy(self.q).requires_grad_(False)
+        self.optimizer = torch.optim.Adam(self.q.parameters(), lr=cfg.learning_rate)
+        self.rho = np.full(n_actions, 1.0 / n_actions)
+        self.log_rho = np.log(self.rho)
+        self.beta = cfg.beta_init
+        self.updates = 0
+
+    def q_values(self, frames: np.ndarray) -> np.ndarray:
+        """Q(s, .) of one frame stack, as float64 on the host (acting happens there)."""
+        with torch.no_grad():
+            q = self.q(torch.as_tensor(frames, device=self.device).unsqueeze(0))[0]
+        return q.cpu().double().numpy()
+
+    def preference(self, q: np.ndarray) -> np.ndarray:
+        """Scores whose argmax is the greedy action of eq. (5)."""
+        return q
+
+    def act(self, q: np.ndarray, epsilon: float, rng: np.random.Generator) -> int:
+        """Eq. (5): with probability epsilon a draw from the prior, else the greedy action."""
+        if rng.random() < epsilon:
+            return int(rng.choice(self.n_actions, p=self.rho))
+        return int(np.argmax(self.preference(q)))
+
+    def observe_policy(self, q: np.ndarray, step: int) -> None:
+        """Called with Q(s_t, .) at every training step (MIRL's prior learns from it)."""
+
+    def next_value(self, q_next: torch.Tensor) -> torch.Tensor:
+        """V(s') in the target of eq. (4)."""
+        return q_next.max(dim=-1).values
+
+    def update(self, batch: dict[str, np.ndarray], step: int) -> dict[str, float]:
+        """One gradient step on eq. (4) with a batch of transitions."""
+        b = {k: torch.as_tensor(v, device=self.device) for k, v in batch.items()}
+        with torch.no_grad():
+            target = td_target(b["reward"], b["terminated"], self.cfg.gamma, self.next_value(self.target(b["next_obs"])))
+        q = self.q(b["obs"])
+        loss = q_regression_loss(q.gather(1, b["action"].unsqueeze(1)).squeeze(1), target, self.cfg.loss)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.updates += 1
+        value = loss.item()
+        if not math.isfinite(value):
+            raise Diverged(step, "loss")
+        self.after_update(value, step)
+        return {"loss": value, "q_mean": float(q.detach().mean())}
+
+    def after_update(self, loss: float, step: int) -> None:
+        """What changes after each gradient step besides the network (beta, for the soft agents)."""
+
+    def sync_target(self) -> None:
+        self.target.load_state_dict(self.q.state_dict())
+
+    def diagnostics(self) -> dict[str, float]:
+        return {}
+
+    def state_dict(self) -> dict:
+        return {"q": _to_cpu(self.q.state_dict()), "target": _to_cpu(self.target.state_dict()),
+                "optimizer": _to_cpu(self.optimizer.state_dict()), "rho": self.rho.copy(), "beta": self.beta,
+                "updates": self.updates}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.q.load_state_dict(state["q"])
+        self.target.load_state_dict(state["target"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.set_prior(state["rho"].copy())
+        self.beta, self.updates = state["beta"], state["updates"]
+
+    def set_prior(self, rho: np.ndarray) -> None:
+        with np.errstate(divide="ignore"):  # a zero prior mass is a log of -inf: that action is never greedy
+            self.rho, self.log_rho = rho, np.log(rho)
+
+
+class DeepSoftQ(DQN):
+    """Soft Q-learning (SQL): the soft backup of eq. (2) under a uniform prior, beta from eq. (8)."""
+
+    def preference(self, q):
+        return soft_logits(q, self.log_rho, self.beta)
+
+    def next_value(self, q_next):
+        log_rho = torch.as_tensor(self.log_rho, dtype=q_next.dtype, device=q_next.device)
+        return soft_value(q_next, log_rho, self.beta)
+
+    def after_update(self, loss, step):
+        if self.cfg.adapt_beta:
+            self.beta = beta_update(self.beta, loss, self.cfg.alpha_beta)
+            if not (math.isfinite(self.beta) and self.beta > 0):
+                raise Diverged(step, "beta")
+
+    def diagnostics(self):
+        return {"beta": self.beta}
+
+
+class DeepMIRL(DeepSoftQ):
+    """MIRL: soft Q-learning whose prior rho is learned with eq. (7) and explored from."""
+
+    def observe_policy(self, q, step):
+        pi = soft_policy(q, self.log_rho, self.beta)
+        if not np.isfinite(pi).all():
+            raise Diverged(step, "policy pi(.|s)")
+        self.set_prior(prior_update(self.rho, pi, self.cfg.alpha_rho))
+
+    def diagnostics(self):
+        entropy = -float(np.sum(self.rho * self.log_rho))
+        return {**super().diagnostics(), "prior_entropy": entropy, "prior_max": float(self.rho.max())}
+
+
+def _to_cpu(obj):
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu().clone()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_to_cpu(v) for v in obj]
+    return obj
+
+
+AGENTS: dict[str, type[DQN]] = {"DQN": DQN, "DeepSoftQ": DeepSoftQ, "DeepMIRL": DeepMIRL}
+"""Agent classes a config's algorithm registry may name."""
+
+
+# ------------------------------------------------------------------------------------ training loop
+
+def make_env(env_id: str, cfg: DeepQConfig, budget: AtariBudget) -> gym.Env:
+    """The training environment: single preprocessed frames (the replay buffer stacks them)."""
+    return make_atari_env(env_id, noop_max=cfg.noop_max, max_episode_frames=budget.eval_max_frames)
+
+
+def make_eval_env(env_id: str, cfg: DeepQConfig, budget: AtariBudget) -> gym.Env:
+    """The evaluation environment: the same game and preprocessing, with 4-frame stacks."""
+    return gym.wrappers.FrameStackObservation(make_env(env_id, cfg, budget), STACK, padding_type="reset")
+
+
+def epsilon_at(step: int, cfg: DeepQConfig) -> float:
+    """Linear decay from epsilon_start to epsilon_end over epsilon_decay_steps, then constant."""
+    fraction = min(step / cfg.epsilon_decay_steps, 1.0)
+    return cfg.epsilon_start + fraction * (cfg.epsilon_end - cfg.epsilon_start)
+
+
+def evaluate(agent: DQN, env: gym.Env, budget: AtariBudget, seed_key: list[int]) -> np.ndarray:
+    """Unclipped returns of whole games with eq. (5)'s behaviour at eval_epsilon; game k and its
+    exploration draws are seeded from (seed_key, k), so a snapshot is a function of the agent alone."""
+    returns = np.zeros(budget.eval_episodes)
+    for k in range(budget.eval_episodes):
+        seeds = np.random.SeedSequence([*seed_key, k]).generate_state(2)
+        rng = np.random.default_rng(seeds[1])
+        frames, _ = env.reset(seed=int(seeds[0]))
+        done = False
+        while not done:
+            action = agent.act(agent.q_values(np.asarray(frames)), budget.eval_epsilon, rng)
+            frames, reward, terminated, truncated, _ = env.step(action)
+            returns[k] += reward
+            done = terminated or truncated
+    return returns
+
+
+@dataclass
+class TrainState:
+    """Everything that changes during training; what a checkpoint holds (taken at game overs)."""
+
+    step: int = 0
+    rows: list = field(default_factory=list)
+    agent: dict = field(default_factory=dict)
+    buffer: dict | None = None
+    rng: dict = field(default_factory=dict)
+    window: dict = field(default_factory=dict)
+    wall_time_s: float = 0.0
+
+
+def train(
+    agent: DQN,
+    env: gym.Env,
+    eval_env: gym.Env,
+    budget: AtariBudget,
+    seed: int,
+    resume: TrainState | None = None,
+    on_checkpoint: Callable[[TrainState], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> list[dict]:
+    """Train for ``budget.total_steps`` agent steps; one metrics row per ``eval_interval``.
+
+    Raises :class:`Diverged` (with the rows so far) at the first non-finite loss, beta or policy.
+    """
+    cfg = agent.cfg
+    buffer = FrameReplay(min(cfg.buffer_size, budget.total_steps + 1), stack=STACK)
+    rng = np.random.default_rng(seed)  # exploration and replay sampling
+    torch.manual_seed(seed)
+    state = resume or TrainState()
+    if resume is None:
+        frame, info = env.reset(seed=seed)
+    else:
+        agent.load_state_dict(state.agent)
+        if state.buffer is not None:
+            buffer.load_state_dict(state.buffer)
+        rng.bit_generator.state = state.rng["numpy"]
+        torch.set_rng_state(state.rng["torch"])
+        env.unwrapped.np_random.bit_generator.state = state.rng["env"]
+        frame, info = env.reset()
+    buffer.start_episode(frame)
+    learning_starts = state.step + cfg.learning_starts if resume is not None and state.buffer is None else cfg.learning_starts
+    window = {"returns": [], "loss": [], "q_mean": [], **state.window}
+    rows, lives, game_return = state.rows, info["lives"], 0.0
+    next_checkpoint = (state.step // budget.checkpoint_interval + 1) * budget.checkpoint_interval
+    try:
+        for t in range(state.step, budget.total_steps):
+            q = agent.q_values(buffer.stacked())
+            action = agent.act(q, epsilon_at(t, cfg), rng)
+            agent.observe_policy(q, t)
+            frame, reward, terminated, truncated, info = env.step(action)
+            life_lost = cfg.terminal_on_life_loss and info["lives"] < lives
+            lives = info["lives"]
+            buffer.add(action, float(np.sign(reward)) if cfg.clip_rewards else float(reward), terminated or life_lost, frame)
+            game_return += reward
+
+            done = t + 1
+            if done > learning_starts and done % cfg.train_frequency == 0:
+                stats = agent.update(buffer.sample(cfg.batch_size, rng), done)
+                window["loss"].append(stats["loss"])
+                window["q_mean"].append(stats["q_mean"])
+            if done % cfg.target_update_interval == 0:
+                agent.sync_target()
+            if done % budget.eval_interval == 0 or done == budget.total_steps:
+                returns = evaluate(agent, eval_env, budget, [seed, done])
+                rows.append({"step": done, "train_return": _mean(window["returns"]), "train_episodes": len(window["returns"]),
+                             "loss": _mean(window["loss"]), "q_mean": _mean(window["q_mean"]), "updates": agent.updates,
+                             "epsilon": epsilon_at(t, cfg), **agent.diagnostics(),
+                             "eval_return": float(returns.mean()), "eval_return_std": float(returns.std())})
+                window = {"returns": [], "loss": [], "q_mean": []}
+                if on_progress:
+                    on_progress(budget.eval_interval)
+            if terminated or truncated:
+                window["returns"].append(game_return)
+                game_return = 0.0
+                if on_checkpoint and done >= next_checkpoint and done < budget.total_steps:
+                    state.step, state.rows, state.window = done, rows, copy.deepcopy(window)
+                    state.agent = agent.state_dict()
+                    state.buffer = buffer.state_dict() if cfg.save_replay_in_checkpoint else None
+                    state.rng = {"numpy": rng.bit_generator.state, "torch": torch.get_rng_state(),
+                                 "env": env.unwrapped.np_random.bit_generator.state}
+                    on_checkpoint(state)
+                    next_checkpoint = (done // budget.checkpoint_interval + 1) * budget.checkpoint_interval
+                frame, info = env.reset()
+                buffer.start_episode(frame)
+                lives = info["lives"]
+    except Diverged as err:
+        err.rows = rows
+        raise
+    return rows
+
+
+def _mean(values: list[float]) -> float:
+    return float(np.mean(values)) if values else float("nan")
