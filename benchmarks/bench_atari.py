@@ -74,7 +74,14 @@ import time
 import gymnasium as gym
 import torch
 
-from rlrepro.deep_q import AGENTS, AtariBudget, DeepQConfig, make_env, make_eval_env, train
+from rlrepro.deep_q import (
+    AGENTS,
+    AtariBudget,
+    DeepQConfig,
+    make_env,
+    make_eval_env,
+    train,
+)
 from rlrepro.envs.atari import check_game
 
 try:

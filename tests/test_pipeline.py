@@ -53,6 +53,24 @@ def test_pdf_contains_the_repmd_section_from_real_runs(smoke_workflow):
     assert (smoke_workflow / "results/notebooks/epmd_algorithmic.ipynb").exists()
 
 
+def test_pdf_contains_the_atari_section_from_real_runs(smoke_workflow):
+    text = subprocess.run(["pdftotext", "-layout", str(smoke_workflow / "report/report.pdf"), "-"],
+                          capture_output=True, text=True, check=True).stdout
+    assert "MIRL on Atari: DQN, SQL and MIRL" in text
+    final = pd.read_csv(smoke_workflow / "results/aggregate/mirl/final.csv")
+    for env, metric in (("PongNoFrameskip-v4", "final_eval_return"), ("PongNoFrameskip-v4", "final_hns")):
+        row = final[(final.algo == "deep_mirl") & (final.env == env) & (final.metric == metric)].iloc[0]
+        assert f"{row['mean']:.2f} [{row['mean_low']:.2f}, {row['mean_high']:.2f}]" in text
+    overall = final[(final.algo == "dqn") & (final.env == "all games")].iloc[0]
+    assert f"IQM {overall['iqm']:.2f} [{overall['iqm_low']:.2f}, {overall['iqm_high']:.2f}]" in text
+    runs = pd.read_csv(smoke_workflow / "results/aggregate/mirl/runs.csv")
+    atari = runs[runs.kind == "atari"]
+    assert len(atari) == 3 * 2 and set(atari.status) == {"completed"} and atari.below_paper_scale.all()
+    for name in ("curves", "aggregate"):
+        assert (smoke_workflow / f"results/figures/mirl_atari_{name}.pdf").stat().st_size > 1000
+    assert (smoke_workflow / "results/notebooks/mirl_atari.ipynb").exists()
+
+
 def test_latex_has_no_undefined_references_or_missing_figures(smoke_workflow):
     log = (smoke_workflow / "report/report.log").read_text(errors="replace")
     assert "undefined" not in log.lower()
@@ -67,7 +85,7 @@ def test_executed_notebook_and_figures_are_kept(smoke_workflow):
 
 def test_every_run_of_the_config_was_trained_once(smoke_workflow):
     runs = pd.read_csv(smoke_workflow / "results/aggregate/mirl/runs.csv")
-    assert len(runs) == 7 * 2 * 2  # algorithms x grids x seeds of config/smoke.yaml
+    assert len(runs) == 7 * 2 * 2 + 3 * 2  # algorithms x grids x seeds, then algorithms x seeds on Pong (config/smoke.yaml)
     assert runs.below_paper_scale.all()
     assert not runs.duplicated(["algo", "env", "seed"]).any()
 

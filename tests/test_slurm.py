@@ -68,16 +68,16 @@ def test_smoke_workflow_on_slurm_equals_the_local_run(cluster, smoke_workflow, t
     assert (work / "report/report.pdf").stat().st_size > 10_000
 
     on_cluster, local = metrics_files(work), metrics_files(smoke_workflow)
-    assert on_cluster.keys() == local.keys() and len(local) == 46
+    assert on_cluster.keys() == local.keys() and len(local) == 52
     assert [name for name in local if on_cluster[name] != local[name]] == []
     for paper in ("mirl", "epmd"):
         pd.testing.assert_frame_equal(pd.read_csv(work / f"results/aggregate/{paper}/final.csv"),
                                       pd.read_csv(smoke_workflow / f"results/aggregate/{paper}/final.csv"))
 
-    # The jobs really went through sbatch: 28 tabular runs batched into one group job, the 18 others one each.
+    # The jobs really went through sbatch: 28 tabular runs batched into one group job, the 24 others one each.
     submitted = re.findall(r"submitted with SLURM jobid \d+ \(log: \S+/slurm_logs/(\w+)/", result.stdout + result.stderr)
     assert submitted.count("group_train_tabular_train") == 1
-    assert submitted.count("rule_train") == 18
+    assert submitted.count("rule_train") == 24
 
 
 def test_cancelled_training_job_resumes_from_its_checkpoint(cluster, tmp_path):

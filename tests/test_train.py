@@ -7,7 +7,7 @@ import time
 import pytest
 
 from rlrepro import runstore
-from rlrepro.config import merge, resolve_run
+from rlrepro.config import load_config, merge, resolve_run
 from rlrepro.train import run
 
 
@@ -106,3 +106,13 @@ def test_stable_form_does_not_diverge_where_naive_does(smoke_config, tmp_path):
     config = merge(smoke_config, {"algorithms": {"mirl_advised": {"overrides": {"beta_increment": 0.5}}}})
     meta = run(spec_for(config, algo="mirl_advised", env="corridor"), tmp_path / "r", progress=False)
     assert meta["status"] == "completed"
+
+
+def test_a_tabular_job_does_not_import_torch(tmp_path):
+    """Importing torch costs about a second, times hundreds of tabular jobs in the default pipeline."""
+    spec = resolve_run(load_config("config/config.yaml", "config/smoke.yaml"), "mirl", "mirl", "corridor", 0)
+    script = ("import sys\nfrom rlrepro.train import main\nrc = main(sys.argv[1:])\n"
+              "assert 'torch' not in sys.modules, 'torch was imported'\nsys.exit(rc)\n")
+    result = subprocess.run([sys.executable, "-c", script, "--spec", json.dumps(spec), "--run-dir", str(tmp_path / "run"),
+                             "--no-progress"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
