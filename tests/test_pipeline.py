@@ -90,6 +90,20 @@ def test_every_run_of_the_config_was_trained_once(smoke_workflow):
     assert not runs.duplicated(["algo", "env", "seed"]).any()
 
 
+def test_html_report_holds_every_figure_with_its_provenance(smoke_workflow, tmp_path):
+    html = tmp_path / "report.html"
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--configfile", "config/smoke.yaml", "--report", str(html)],
+                            cwd=smoke_workflow, capture_output=True, text=True, env=activated_env())
+    assert result.returncode == 0, result.stderr[-2000:]
+    text = html.read_text()
+    figures = sorted(p.name for p in (smoke_workflow / "results/figures").glob("*.pdf"))
+    assert len(figures) == 8
+    for name in figures:
+        assert f'"filename": "{name}"' in text
+    assert text.count("Drawn by the notebook") == len(figures)
+    assert '"filename": "report.pdf"' in text
+
+
 def test_rerun_has_nothing_to_do(smoke_workflow):
     result = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--configfile", "config/smoke.yaml"],
                             cwd=smoke_workflow, capture_output=True, text=True, env=activated_env())
@@ -101,3 +115,20 @@ def test_lint_is_clean():
     result = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Congratulations" in result.stdout + result.stderr
+
+
+def test_paper_config_dry_runs_the_full_matrix():
+    """config/paper.yaml builds its whole DAG (nothing is run): every run of every experiment, Atari's
+    7 games x 3 agents x 5 seeds included, each labelled at paper scale."""
+    from rlrepro.config import iter_runs, load_config, resolve_run, validate_config
+
+    config = load_config(REPO / "config/config.yaml", REPO / "config/paper.yaml")
+    validate_config(config)
+    runs = list(iter_runs(config))
+    atari = [r for r in runs if r["algo"] in ("dqn", "deep_sql", "deep_mirl")]
+    assert len(atari) == 7 * 3 * 5
+    assert not any(resolve_run(config, **r)["below_paper_scale"] for r in atari)
+    result = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--configfile", "config/paper.yaml"],
+                            cwd=REPO, capture_output=True, text=True, env=activated_env())
+    assert result.returncode == 0, result.stderr
+    assert re.search(rf"^train\s+{len(runs)}$", result.stdout, re.M), result.stdout[-2000:]

@@ -122,6 +122,15 @@ FIGURES = {
 }
 
 
+FIGURE_CAPTION = "../report/figure.rst"  # relative to workflow/rules/
+FIGURE_CATEGORY = "Figures"
+
+
+def notebook_of(wildcards, input):
+    """The notebook that draws a figure rule's outputs (named in the HTML report's captions)."""
+    return input.notebook
+
+
 def figure_files(experiment):
     kind = config["experiments"][experiment]["kind"]
     return [f"results/figures/{experiment}_{name}.pdf" for name in FIGURES[kind]]

@@ -6,14 +6,15 @@ rule figures_tabular:
         notebook="notebooks/mirl_tabular.py",
     output:
         notebook="results/notebooks/{experiment}.ipynb",
-        figure1="results/figures/{experiment}_figure1.pdf",
-        sweep="results/figures/{experiment}_alpha_rho_sweep.pdf",
-        stability="results/figures/{experiment}_stability.pdf",
+        figure1=report("results/figures/{experiment}_figure1.pdf", caption=FIGURE_CAPTION, category=FIGURE_CATEGORY, subcategory="{experiment}"),
+        sweep=report("results/figures/{experiment}_alpha_rho_sweep.pdf", caption=FIGURE_CAPTION, category=FIGURE_CATEGORY, subcategory="{experiment}"),
+        stability=report("results/figures/{experiment}_stability.pdf", caption=FIGURE_CAPTION, category=FIGURE_CATEGORY, subcategory="{experiment}"),
     wildcard_constraints:
         experiment=experiment_pattern("tabular"),
     params:
         panels=lambda w: json.dumps(config["experiments"][w.experiment].get("figures", {})),
         analysis=config["analysis"],
+        notebook=notebook_of,
     log:
         "results/logs/figures/{experiment}.log",
     conda:
@@ -38,11 +39,12 @@ rule figures_continuous:
         notebook="notebooks/epmd_continuous.py",
     output:
         notebook="results/notebooks/{experiment}.ipynb",
-        curves="results/figures/{experiment}_curves.pdf",
+        curves=report("results/figures/{experiment}_curves.pdf", caption=FIGURE_CAPTION, category=FIGURE_CATEGORY, subcategory="{experiment}"),
     wildcard_constraints:
         experiment=experiment_pattern("continuous"),
     params:
         panels=lambda w: json.dumps(config["experiments"][w.experiment].get("figures", {})),
+        notebook=notebook_of,
     log:
         "results/logs/figures/{experiment}.log",
     conda:
@@ -64,6 +66,9 @@ use rule figures_continuous as figures_algorithmic with:
         notebook="notebooks/epmd_algorithmic.py",
     wildcard_constraints:
         experiment=experiment_pattern("algorithmic"),
+    params:
+        panels=lambda w: json.dumps(config["experiments"][w.experiment].get("figures", {})),
+        notebook=notebook_of,
 
 
 rule figures_atari:
@@ -75,13 +80,14 @@ rule figures_atari:
         notebook="notebooks/mirl_atari.py",
     output:
         notebook="results/notebooks/{experiment}.ipynb",
-        curves="results/figures/{experiment}_curves.pdf",
-        aggregate="results/figures/{experiment}_aggregate.pdf",
+        curves=report("results/figures/{experiment}_curves.pdf", caption=FIGURE_CAPTION, category=FIGURE_CATEGORY, subcategory="{experiment}"),
+        aggregate=report("results/figures/{experiment}_aggregate.pdf", caption=FIGURE_CAPTION, category=FIGURE_CATEGORY, subcategory="{experiment}"),
     wildcard_constraints:
         experiment=experiment_pattern("atari"),
     params:
         panels=lambda w: json.dumps(config["experiments"][w.experiment].get("figures", {})),
         confidence=config["analysis"]["confidence"],
+        notebook=notebook_of,
     log:
         "results/logs/figures/{experiment}.log",
     conda:

@@ -29,7 +29,7 @@ rule report_pdf:
         generated=[f"report/generated/{name}.tex" for name in config["experiments"]],
         figures=[f for name in config["experiments"] for f in figure_files(name)],
     output:
-        "report/report.pdf",
+        report("report/report.pdf", caption="../report/report_pdf.rst", category="Report"),
     log:
         "results/logs/report/latexmk.log",
     conda:
