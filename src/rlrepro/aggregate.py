@@ -40,6 +40,8 @@ BUDGET_COLUMNS = ("total_steps", "eval_interval", "log_interval", "eval_episodes
 
 def collect(run_dirs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read every run; returns (tidy metrics, one row per run)."""
+    from rlrepro.provenance import run_provenance
+
     tidy_parts, runs = [], []
     for run_dir in run_dirs:
         meta, rows = read_run(run_dir)
@@ -66,6 +68,7 @@ def collect(run_dirs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
             "wall_time_s": meta["wall_time_s"],
             "git_commit": meta["git_commit"],
             "run_dir": str(run_dir),
+            **run_provenance(meta),  # host_cpu, host_name, python, versions
         })
     columns = ["paper", "experiment", "algo", "label", "agent", "env", "seed", "step", "metric", "value"]
     tidy = pd.concat(tidy_parts, ignore_index=True)[columns] if tidy_parts else pd.DataFrame(columns=columns)

@@ -7,6 +7,8 @@ rule report_tables:
         references="report/data/reference_returns.csv",
     output:
         "report/generated/{experiment}.tex",
+    wildcard_constraints:
+        experiment="|".join(map(re.escape, config["experiments"])),
     params:
         panels=lambda w: json.dumps(config["experiments"][w.experiment].get("figures", {})),
     log:
@@ -27,6 +29,7 @@ rule report_pdf:
         tex="report/report.tex",
         sections=list(Path("report/sections").glob("*.tex")),
         generated=[f"report/generated/{name}.tex" for name in config["experiments"]],
+        provenance="report/generated/provenance.tex",
         figures=[f for name in config["experiments"] for f in figure_files(name)],
     output:
         report("report/report.pdf", caption="../report/report_pdf.rst", category="Report"),
@@ -39,3 +42,25 @@ rule report_pdf:
         **site_resources("report"),
     shell:
         "latexmk -pdf -interaction=nonstopmode -halt-on-error -cd {input.tex} > {log} 2>&1"
+
+
+rule provenance:
+    """Title-page facts, open parameters, hyperparameter tables and the provenance appendix (generated LaTeX)."""
+    input:
+        runs=expand("results/aggregate/{paper}/runs.csv", paper=PAPERS),
+        open_parameters="config/open_parameters.yaml",
+    output:
+        "report/generated/provenance.tex",
+    params:
+        config=json.dumps(config, sort_keys=True),
+        aggregate_dir="results/aggregate",
+    log:
+        "results/logs/report/provenance.log",
+    conda:
+        "../../envs/analysis.yaml"
+    threads: resource("report", "threads")
+    resources:
+        **site_resources("report"),
+    shell:
+        "python -m rlrepro.provenance --aggregate {params.aggregate_dir} --config-json {params.config:q} "
+        "--open-parameters {input.open_parameters} --output {output} 2> {log}"

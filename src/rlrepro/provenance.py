@@ -1,0 +1,525 @@
+"""Provenance, open parameters and hyperparameter tables: generated LaTeX for the report.
+
+``python -m rlrepro.provenance`` writes one file of macros, all read from the aggregate tables
+(``results/aggregate/<paper>/runs.csv``), the resolved Snakemake config and
+``config/open_parameters.yaml``:
+
+* ``\\ProvenanceAppendix``: package versions, hardware, run counts, compute time, config hash
+  and every diverged run;
+* ``\\ReportVersion``, ``\\ReportCommit``, ``\\ReportConfigHash``, ``\\ReportScale`` and
+  ``\\RunsBelowScale`` for the title page;
+* ``\\OpenParameters<Paper>`` (e.g. ``\\OpenParametersMirl``): what the paper leaves open, what
+  the seed report says and the value used, read from the runs;
+* ``\\Hyperparameters<Experiment>`` (e.g. ``\\HyperparametersMirlTabular``): the resolved agent
+  config of the runs, common keys first, then the keys that differ between algorithms.
+
+The tables are longtables with wrapping ``p`` columns: the document needs the packages
+``booktabs``, ``longtable`` and ``array``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import hashlib
+import importlib.util
+import json
+import re
+import sys
+import warnings
+from functools import cache
+from importlib import metadata
+from itertools import pairwise
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from rlrepro.report import camel, macro, sci_tex, thousands
+from rlrepro.runstore import git_commit, write_atomic
+
+CONFIG_CLASSES = {
+    "tabular": ("rlrepro.tabular", "TabularConfig"),
+    "continuous": ("rlrepro.actor_critic", "ActorCriticConfig"),
+    "algorithmic": ("rlrepro.repmd", "PolicyGradientConfig"),
+    "atari": ("rlrepro.deep_q", "DeepQConfig"),
+}
+"""The agent-config dataclass of each experiment kind (as rlrepro.config.KINDS), read without
+importing its module (which would import torch)."""
+
+SOURCE_TAGS = ("[report]", "[code]", "[open]", "[derived]")
+"""Source tags of papers.md; every ``paper_says`` of an open parameter carries at least one (a tag
+may list several sources or add a remark: [code, report], [report: authors' answer])."""
+
+ENTRY_FIELDS = ("parameter", "paper_says", "value", "source")
+VALUE_FIELDS = ("fixed", "experiment", "key", "agent", "config", "note")
+NOT_RUN = "not run"
+
+
+# ------------------------------------------------------------------------------------ run columns
+
+def versions_text(versions: dict) -> str:
+    """meta.json's package versions as one string: 'python 3.11.7; gymnasium 1.4.0; numpy ...'."""
+    names = (["python"] if "python" in versions else []) + sorted(k for k in versions if k != "python")
+    return "; ".join(f"{name} {versions[name]}" for name in names)
+
+
+def run_provenance(meta: dict) -> dict:
+    """The provenance columns of a run's runs.csv row, from its meta.json: ``host_cpu`` (the CPU
+    model where recorded, else the machine type and core count), ``host_name``, ``python`` and
+    ``versions`` (:func:`versions_text`)."""
+    host, versions = meta.get("host") or {}, meta.get("versions") or {}
+    cpu = host.get("cpu_model") or host.get("processor") or host.get("machine") or "unknown"
+    if host.get("cpus"):
+        cpu = f"{cpu}, {host['cpus']} CPUs"
+    return {"host_cpu": cpu, "host_name": host.get("node", "unknown"), "python": versions.get("python", "unknown"),
+            "versions": versions_text(versions)}
+
+
+def config_hash(config: dict) -> str:
+    """First 12 hex digits of the SHA-256 of the config as JSON with sorted keys."""
+    text = json.dumps(config, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+# ---------------------------------------------------------------------------------- text helpers
+
+_TEX_SPECIAL = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "_": r"\_", "&": r"\&", "%": r"\%",
+                "#": r"\#", "$": r"\$", "^": r"\textasciicircum{}", "~": r"\textasciitilde{}",
+                "<": r"\textless{}", ">": r"\textgreater{}"}
+
+
+def text_tex(text) -> str:
+    """Plain text as LaTeX: every special character escaped, break points in long identifiers
+    (after underscores and slashes, at CamelCase joins) so that narrow table columns can wrap."""
+    text = str(text)
+    text = re.sub(r"[A-Za-z0-9_/-]{13,}", lambda m: _breakable(m[0]), text)
+    out = "".join(_TEX_SPECIAL.get(ch, ch) for ch in text)
+    return out.replace("\x00", r"\allowbreak{}")
+
+
+def _breakable(word: str) -> str:
+    word = re.sub(r"([_/])", "\\1\x00", word)
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", "\x00", word)
+
+
+def tag_tex(text: str) -> str:
+    """:func:`text_tex`, with the [open] tag in bold."""
+    return text_tex(text).replace("[open]", r"\textbf{[open]}")
+
+
+def value_tex(cell: str) -> str:
+    """A runs.csv value as LaTeX: 1000000 -> 1{,}000{,}000, 2e-06 -> 2·10^-6, 256x256 -> 256×256."""
+    if re.fullmatch(r"-?\d{5,}", cell):
+        return thousands(cell)
+    if re.fullmatch(r"\d+(x\d+)+", cell):
+        return r"\ensuremath{\times}".join(cell.split("x"))
+    return sci_tex(text_tex(cell))
+
+
+def distinct_values(column: pd.Series) -> list[str]:
+    """Distinct non-missing values of a column as text, numbers in numeric order; integers stay
+    integers (pandas makes a column with gaps float)."""
+    def text(v):
+        return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+
+    def order(cell):
+        try:
+            return (0, float(cell), cell)
+        except ValueError:
+            return (1, 0.0, cell)
+
+    return sorted({text(v) for v in column.dropna()}, key=order)
+
+
+def duration(seconds: float) -> str:
+    """Compute time for the text: '42 s', '12.5 min' or '3 h 05 min'."""
+    seconds = float(seconds)
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def short_commit(commit: str) -> str:
+    """Every 40-digit hash in ``commit`` cut to 12 digits (suffixes such as '-dirty' kept)."""
+    return re.sub(r"\b([0-9a-f]{12})[0-9a-f]{28}\b", r"\1", commit)
+
+
+def _column(runs: pd.DataFrame, name: str) -> pd.Series:
+    """A runs.csv column, or an empty one where the table predates it."""
+    return runs[name] if name in runs.columns else pd.Series([None] * len(runs), index=runs.index, dtype=object)
+
+
+def _longtable(spec: str, header: list[str], rows: list[list[str]], caption: str = "", label: str = "") -> str:
+    """A footnotesize booktabs longtable; its header repeats on every page."""
+    head = " & ".join(header) + r" \tabularnewline"
+    top = (f"\\caption{{{caption}}}" + (f"\\label{{{label}}}" if label else "") + r"\tabularnewline" + "\n") if caption else ""
+    lines = [r"\begingroup\footnotesize", f"\\begin{{longtable}}{{@{{}}{spec}@{{}}}}", top + r"\toprule", head, r"\midrule",
+             r"\endfirsthead", r"\toprule", head, r"\midrule", r"\endhead", r"\bottomrule", r"\endfoot"]
+    lines += [" & ".join(row) + r" \tabularnewline\addlinespace[1pt]" for row in rows]
+    lines += [r"\end{longtable}", r"\endgroup", ""]
+    return "\n".join(lines)
+
+
+def _columns(*fractions: float) -> str:
+    """Ragged-right p columns taking the given fractions of the line (summing to at most 1)."""
+    return "".join(f">{{\\raggedright\\arraybackslash}}p{{\\dimexpr {f}\\linewidth-2\\tabcolsep\\relax}}" for f in fractions)
+
+
+def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    """The runs of several papers in one table (an empty one with ``columns`` when there are none)."""
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    with warnings.catch_warnings():  # all-missing columns (no run diverged) may change dtype later; harmless here
+        warnings.simplefilter("ignore", FutureWarning)
+        return pd.concat(frames, ignore_index=True)
+
+
+def _define(name: str, body: str) -> str:
+    return f"\\newcommand{{\\{name}}}{{%\n{body}}}\n"
+
+
+# ------------------------------------------------------------------------------------ provenance
+
+def _counts(runs: pd.DataFrame) -> dict:
+    status = _column(runs, "status")
+    return {"runs": len(runs), "completed": int((status == "completed").sum()), "diverged": int((status == "diverged").sum()),
+            "other": int((~status.isin(["completed", "diverged"])).sum()),
+            "below": int(_column(runs, "below_paper_scale").astype(str).eq("True").sum()),
+            "seconds": float(pd.to_numeric(_column(runs, "wall_time_s"), errors="coerce").sum())}
+
+
+def _itemize(items: list[str]) -> str:
+    return "\\begin{itemize}\n" + "".join(f"  \\item {item}\n" for item in items) + "\\end{itemize}\n"
+
+
+def _counted(runs: pd.DataFrame, column: str) -> list[str]:
+    """Each distinct value of a column with the number of runs that have it."""
+    values = _column(runs, column).fillna("not recorded (runs.csv predates this column)").astype(str)
+    return [f"{text_tex(v)} ({n} run{'s' if n != 1 else ''})" for v, n in values.value_counts(sort=False).sort_index().items()]
+
+
+def _hosts(runs: pd.DataFrame) -> pd.Series:
+    """'<host_cpu> (host <host_name>)' per run; missing where runs.csv has no host_cpu."""
+    cpu = _column(runs, "host_cpu")
+    return (cpu.astype(str) + " (host " + _column(runs, "host_name").astype(str) + ")").where(cpu.notna())
+
+
+def failed_runs_table(runs: pd.DataFrame) -> str:
+    """Every run that did not complete (experiment, algorithm, env, seed, step, quantity), or a
+    sentence saying there was none."""
+    bad = runs[_column(runs, "status") != "completed"]
+    if bad.empty:
+        return "No run diverged or failed.\n"
+    rows = []
+    for _, run in bad.sort_values(["experiment", "algo", "env", "seed"]).iterrows():
+        step = run.get("diverged_at_step")
+        quantity = run.get("diverged_quantity")
+        rows.append([text_tex(run.experiment), text_tex(run.algo), text_tex(run.env), str(run.seed),
+                     "--" if pd.isna(step) else thousands(step),
+                     ("--" if pd.isna(quantity) else text_tex(quantity)) + ("" if run.status == "diverged" else f" ({text_tex(run.status)})")])
+    return _longtable(_columns(0.19, 0.19, 0.2, 0.07, 0.12, 0.23), ["experiment", "algorithm", "environment", "seed", "step", "non-finite quantity"],
+                      rows, "Runs that diverged (or failed), with the step and the quantity that first became non-finite.", "tab:diverged-runs")
+
+
+def provenance_tex(runs_by_paper: dict[str, pd.DataFrame | None], config_hash: str, package_version: str, commit: str) -> str:
+    """The provenance appendix (``\\ProvenanceAppendix``) and the title-page macros.
+
+    ``runs_by_paper``: paper -> its runs.csv (None or empty where the paper has no runs).
+    """
+    present = {p: r for p, r in runs_by_paper.items() if r is not None and len(r)}
+    runs = _concat(list(present.values()), ["status"])
+    total = _counts(runs)
+    scales = ", ".join(distinct_values(_column(runs, "config_scale"))) or "no runs"
+    out = [macro("ReportVersion", text_tex(package_version)), macro("ReportCommit", text_tex(short_commit(commit))),
+           macro("ReportConfigHash", text_tex(config_hash)), macro("ReportScale", text_tex(scales)),
+           macro("RunsBelowScale", f"{total['below']} of {total['runs']}")]
+
+    body = [r"\paragraph{Code and configuration.}\leavevmode" + "\n" + _itemize([
+        r"package \texttt{rlrepro} " + text_tex(package_version) + r", commit \texttt{" + text_tex(commit) + "}",
+        r"configuration hash \texttt{" + text_tex(config_hash) + "} (SHA-256 of the resolved Snakemake configuration "
+        "as JSON with sorted keys, first 12 hex digits)",
+        f"configuration scale: {text_tex(scales)}; {total['below']} of {total['runs']} runs are below paper scale"])]
+    if present:
+        commits = distinct_values(_column(runs, "git_commit"))
+        if len(commits) > 1:
+            body.append("The runs come from several commits:\n" + _itemize([rf"\texttt{{{text_tex(c)}}}" for c in commits]))
+        body.append(r"\paragraph{Software.} Package versions recorded by the runs:" + "\n" + _itemize(_counted(runs, "versions")))
+        body.append(r"\paragraph{Hardware.} Processors (host):" + "\n"
+                    + _itemize(_counted(runs.assign(_host=_hosts(runs)), "_host"))
+                    + "Devices:\n" + _itemize(_counted(runs, "device")))
+    rows = []
+    for paper, paper_runs in runs_by_paper.items():
+        if paper not in present:
+            rows.append([text_tex(paper), "no runs", "--", "--", "--", "--", "--"])
+            continue
+        c = _counts(paper_runs)
+        rows.append([text_tex(paper), text_tex(", ".join(dict.fromkeys(paper_runs.experiment.astype(str)))), str(c["runs"]),
+                     str(c["completed"]), str(c["diverged"] + c["other"]), str(c["below"]), duration(c["seconds"])])
+    rows.append([r"\textit{all}", "", str(total["runs"]), str(total["completed"]), str(total["diverged"] + total["other"]),
+                 str(total["below"]), duration(total["seconds"])])
+    body.append(r"\paragraph{Runs and compute.} Compute time is the wall time of the finished training runs, summed "
+                "over runs (resumed runs include the time before the interruption; aggregation, figures and the report "
+                "are not counted).\n"
+                + _longtable(_columns(0.09, 0.37, 0.08, 0.11, 0.11, 0.1, 0.14),
+                             ["paper", "experiments", "runs", "completed", "diverged or failed", "below scale", "compute time"], rows))
+    body.append(r"\paragraph{Diverged and failed runs.}" + "\n" + failed_runs_table(runs))
+    out.append(_define("ProvenanceAppendix", "".join(body)))
+    return "".join(out)
+
+
+# ------------------------------------------------------------------------------- open parameters
+
+def load_open_parameters(path: Path) -> dict[str, list[dict]]:
+    """``config/open_parameters.yaml``: paper -> list of entries, each validated."""
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: must map each paper to a list of open parameters")
+    for paper, entries in data.items():
+        validate_open_parameters(paper, entries)
+    return data
+
+
+def validate_open_parameters(paper: str, entries) -> None:
+    """Raise ValueError naming the entry (index and parameter) and the field of the first problem."""
+    if not isinstance(entries, list):
+        raise ValueError(f"open parameters of {paper!r}: expected a list of entries, got {type(entries).__name__}")
+    for i, entry in enumerate(entries):
+        name = entry.get("parameter") if isinstance(entry, dict) else None
+
+        def fail(field: str, problem: str, i=i, name=name):
+            raise ValueError(f"open parameters of {paper!r}, entry {i} (parameter {name!r}): field {field!r} {problem}")
+
+        if not isinstance(entry, dict):
+            fail("<entry>", f"must be a mapping with fields {', '.join(ENTRY_FIELDS)}")
+        for field in sorted(set(entry) - set(ENTRY_FIELDS)):
+            fail(field, f"is unknown; allowed: {', '.join(ENTRY_FIELDS)}")
+        for field in ("parameter", "paper_says", "source"):
+            if not isinstance(entry.get(field), str) or not entry[field].strip():
+                fail(field, "must be a non-empty string")
+        if not re.search(r"\[(report|code|open|derived)\b", entry["paper_says"]):
+            fail("paper_says", f"must carry a source tag ({', '.join(SOURCE_TAGS)})")
+        value = entry.get("value")
+        if not isinstance(value, dict):
+            fail("value", "must be a mapping: {fixed: text}, {experiment: name, key: column} or {config: dotted.path}")
+        for field in sorted(set(value) - set(VALUE_FIELDS)):
+            fail(f"value.{field}", f"is unknown; allowed: {', '.join(VALUE_FIELDS)}")
+        kinds = [k for k in ("fixed", "experiment", "config") if k in value]
+        if len(kinds) != 1:
+            fail("value", "needs exactly one of 'fixed', 'experiment' (with 'key') or 'config'")
+        for field in ("fixed", "config", "agent", "note"):
+            if field in value and (not isinstance(value[field], str) or not value[field].strip()):
+                fail(f"value.{field}", "must be a non-empty string")
+        if "experiment" in value:
+            for field in ("experiment", "key"):
+                if not _names(value.get(field)):
+                    fail(f"value.{field}", "must be a name or a non-empty list of names")
+        elif "key" in value or "agent" in value:
+            fail("value.key" if "key" in value else "value.agent", "is only allowed with 'experiment'")
+
+
+def _names(value) -> list[str]:
+    """A string or a list of strings as a list; [] when it is neither."""
+    if isinstance(value, str) and value.strip():
+        return [value]
+    if isinstance(value, list) and value and all(isinstance(v, str) and v.strip() for v in value):
+        return value
+    return []
+
+
+def runs_value(runs: pd.DataFrame, experiment: str, keys: list[str], agent: str | None = None) -> str | None:
+    """The distinct values of runs.csv columns among an experiment's runs (of one agent, if given),
+    as LaTeX; None when the experiment, the agent or the columns have no runs."""
+    sel = runs[runs.experiment == experiment] if "experiment" in runs.columns else runs.iloc[0:0]
+    if agent is not None:
+        sel = sel[_column(sel, "agent") == agent]
+    parts = []
+    for key in keys:
+        values = distinct_values(_column(sel, key))
+        if not values:
+            return None
+        cell = ", ".join(value_tex(v) for v in values)
+        parts.append(cell if len(keys) == 1 else f"{text_tex(key.removeprefix('cfg_'))} = {cell}")
+    return "; ".join(parts)
+
+
+def config_value(config: dict | None, path: str) -> str | None:
+    """A value of the config at a dotted path (experiments.epmd_mujoco.seeds) as LaTeX; None if absent."""
+    node = config
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    if isinstance(node, list):
+        return ", ".join(value_tex(str(v)) for v in node)
+    if isinstance(node, dict):
+        return "; ".join(f"{text_tex(k)} {value_tex(str(v))}" for k, v in node.items())
+    return value_tex(str(node))
+
+
+def open_parameter_value(value: dict, runs: pd.DataFrame, config: dict | None = None) -> str:
+    """The 'value used' cell of an open parameter: fixed text, or read from the runs (every
+    experiment named, each prefixed with its name when there are several) or the config;
+    'not run' where there is nothing to read."""
+    if "fixed" in value:
+        text = text_tex(value["fixed"])
+    elif "config" in value:
+        text = config_value(config, value["config"]) or NOT_RUN
+    else:
+        experiments, keys = _names(value["experiment"]), _names(value["key"])
+        cells = [(e, runs_value(runs, e, keys, value.get("agent")) or NOT_RUN) for e in experiments]
+        if len({c for _, c in cells}) == 1:  # one experiment, or all agree
+            text = cells[0][1]
+        else:
+            text = "; ".join(f"{text_tex(e)}: {c}" for e, c in cells)
+    return text + (f" ({text_tex(value['note'])})" if value.get("note") else "")
+
+
+def open_parameters_tex(paper: str, entries: list[dict], runs: pd.DataFrame | None, config: dict | None = None) -> str:
+    """``\\OpenParameters<Paper>``: a longtable parameter | paper / seed report says | value used | source."""
+    validate_open_parameters(paper, entries)
+    runs = runs if runs is not None else pd.DataFrame(columns=["experiment"])
+    rows = [[text_tex(e["parameter"]), tag_tex(e["paper_says"]), open_parameter_value(e["value"], runs, config), text_tex(e["source"])]
+            for e in entries]
+    caption = (f"Open parameters of {text_tex(paper.upper())}: what the paper or its seed reproduction report says "
+               r"(source tags as in \texttt{papers.md}; \textbf{[open]}: not stated), the value these runs used "
+               r"(read from the runs; `not run' where no run used it) and where that value comes from.")
+    table = _longtable(_columns(0.17, 0.38, 0.29, 0.16), ["parameter", "paper / seed report says", "value used", "source"],
+                       rows, caption, f"tab:open-parameters-{paper}")
+    return _define(f"OpenParameters{camel(paper)}", table)
+
+
+# ------------------------------------------------------------------------------- hyperparameters
+
+@cache
+def field_docs(kind: str) -> dict[str, str]:
+    """Field -> docstring (whitespace collapsed) of a kind's agent-config dataclass, read from its
+    source; {} for an unknown kind or unreadable source."""
+    if kind not in CONFIG_CLASSES:
+        return {}
+    module, name = CONFIG_CLASSES[kind]
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        return {}
+    tree = ast.parse(Path(spec.origin).read_text())
+    cls = next((n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == name), None)
+    docs, body = {}, cls.body if cls else []
+    for node, following in pairwise(body):
+        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(following, ast.Expr)
+                and isinstance(following.value, ast.Constant) and isinstance(following.value.value, str)):
+            docs[node.target.id] = " ".join(following.value.value.split())
+    return docs
+
+
+def split_keys(runs: pd.DataFrame) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """The resolved agent config of runs (cfg_* columns, keys without the prefix) split into
+    (key -> value shared by every run, key -> {algo: value} for keys whose value differs).
+    Columns with no value in these runs (config keys of another kind) are left out; an algorithm
+    whose runs disagree on a key shows its distinct values joined."""
+    common, differing = {}, {}
+    for column in (c for c in runs.columns if c.startswith("cfg_")):
+        values = distinct_values(runs[column])
+        if not values:
+            continue
+        key = column.removeprefix("cfg_")
+        if len(values) == 1:
+            common[key] = values[0]
+        else:
+            differing[key] = {algo: ", ".join(distinct_values(group[column])) or "--"
+                              for algo, group in runs.groupby("algo", sort=False)}
+    return common, differing
+
+
+def _key_tex(key: str) -> str:
+    """A config key in typewriter type, breakable after every underscore."""
+    return r"\texttt{" + text_tex(key).replace(r"\_\allowbreak{}", r"\_").replace(r"\_", r"\_\allowbreak{}") + "}"
+
+
+def hyperparameter_tex(experiment: str, runs: pd.DataFrame, max_columns: int = 5) -> str:
+    """``\\Hyperparameters<Experiment>``: the experiment's resolved agent config, read from its runs:
+    a table of the keys shared by every algorithm (with the config field's docstring), then a table
+    algorithm x keys whose value differs (``max_columns`` keys per table)."""
+    runs = runs[runs.experiment == experiment] if "experiment" in runs.columns else runs.iloc[0:0]
+    name = f"Hyperparameters{camel(experiment)}"
+    if runs.empty:
+        return _define(name, f"No runs of experiment \\texttt{{{text_tex(experiment)}}}.\n")
+    common, differing = split_keys(runs)
+    kinds = distinct_values(_column(runs, "kind"))
+    docs = field_docs(kinds[0]) if len(kinds) == 1 else {}
+    exp = _key_tex(experiment)
+    rows = [[_key_tex(k), value_tex(v), text_tex(docs.get(k, ""))] for k, v in sorted(common.items())]
+    body = [_longtable(_columns(0.25, 0.17, 0.58), ["key", "value", "meaning"], rows,
+                       f"Agent configuration shared by every algorithm of {exp}, as resolved in its runs.",
+                       f"tab:hyperparameters-{experiment}")]
+    if differing:
+        keys = sorted(differing)
+        algos = list(dict.fromkeys(runs.algo))
+        for start in range(0, len(keys), max_columns):
+            chunk = keys[start:start + max_columns]
+            width = round(0.74 / len(chunk), 3)
+            rows = [[_key_tex(a), *[value_tex(differing[k][a]) if "," not in differing[k][a]
+                                                         else text_tex(differing[k][a]) for k in chunk]] for a in algos]
+            more = "" if start == 0 else " (continued)"
+            body.append(_longtable(_columns(0.26, *[width] * len(chunk)), ["algorithm", *map(_key_tex, chunk)], rows,
+                                   f"Agent configuration that differs between the algorithms of {exp}{more}.",
+                                   f"tab:hyperparameters-{experiment}-differing" + (f"-{start // max_columns}" if start else "")))
+    else:
+        body.append(f"Every algorithm of {exp} uses the same agent configuration.\n")
+    return _define(name, "".join(body))
+
+
+# ------------------------------------------------------------------------------------------- CLI
+
+def read_runs(aggregate_dir: Path, papers: list[str]) -> dict[str, pd.DataFrame | None]:
+    """paper -> its runs.csv, or None where the paper has no aggregate; also every paper with an
+    aggregate directory that ``papers`` does not name."""
+    aggregate_dir = Path(aggregate_dir)
+    found = sorted(p.parent.name for p in aggregate_dir.glob("*/runs.csv"))
+    return {paper: (pd.read_csv(aggregate_dir / paper / "runs.csv") if (aggregate_dir / paper / "runs.csv").exists() else None)
+            for paper in dict.fromkeys([*papers, *found])}
+
+
+def generate(aggregate_dir: Path, config: dict, open_parameters: dict[str, list[dict]], package_version: str,
+             commit: str | None = None) -> str:
+    """The whole generated file: provenance, title macros, open parameters and hyperparameters."""
+    experiments = config.get("experiments", {})
+    runs_by_paper = read_runs(aggregate_dir, [e["paper"] for e in experiments.values()])
+    runs = _concat([r for r in runs_by_paper.values() if r is not None and len(r)], ["experiment", "git_commit"])
+    if commit is None:
+        commit = ", ".join(distinct_values(runs.git_commit)) or git_commit(Path(__file__).parent)
+    out = ["% Generated by `python -m rlrepro.provenance`; do not edit.\n",
+           provenance_tex(runs_by_paper, config_hash(config), package_version, commit)]
+    for paper, entries in open_parameters.items():
+        out.append(open_parameters_tex(paper, entries, runs, config))
+    for experiment in dict.fromkeys([*experiments, *runs.experiment.astype(str)]):
+        out.append(hyperparameter_tex(experiment, runs))
+    return "".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m rlrepro.provenance", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--aggregate", type=Path, required=True, help="directory of <paper>/runs.csv")
+    parser.add_argument("--config-json", required=True, help="JSON of the whole (resolved) Snakemake config")
+    parser.add_argument("--open-parameters", type=Path, required=True, help="config/open_parameters.yaml")
+    parser.add_argument("--output", type=Path, required=True)
+    args = parser.parse_args(argv)
+    try:
+        config = json.loads(args.config_json)
+        open_parameters = load_open_parameters(args.open_parameters)
+        try:
+            version = metadata.version("rlrepro")
+        except metadata.PackageNotFoundError:
+            version = "unknown"
+        text = generate(args.aggregate, config, open_parameters, version)
+    except (ValueError, OSError, yaml.YAMLError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    write_atomic(args.output, text.encode())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

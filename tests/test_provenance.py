@@ -1,0 +1,247 @@
+"""Provenance appendix, open-parameter and hyperparameter tables (rlrepro.provenance)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from dataclasses import fields
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from rlrepro import provenance as pv
+from rlrepro.aggregate import BUDGET_COLUMNS
+from rlrepro.config import KINDS, REPO_ROOT, load_config
+
+OPEN_PARAMETERS = REPO_ROOT / "config" / "open_parameters.yaml"
+SMOKE_AGGREGATE = REPO_ROOT / "results" / "aggregate"
+MACROS = ("ProvenanceAppendix", "ReportVersion", "ReportCommit", "ReportConfigHash", "ReportScale", "RunsBelowScale",
+          "OpenParametersMirl", "OpenParametersEpmd")
+
+
+def run_row(**overrides) -> dict:
+    row = {"paper": "mirl", "experiment": "mirl_tabular", "algo": "mirl", "label": "MIRL", "agent": "MIRL",
+           "env": "corridor", "seed": 0, "status": "completed", "diverged_at_step": None, "diverged_quantity": None,
+           "kind": "tabular", "total_steps": 1000, "eval_interval": 100, "device": "cpu", "cfg_gamma": 0.99,
+           "cfg_alpha_rho": 2e-3, "cfg_beta_increment": 1e-3, "last_step": 1000, "below_paper_scale": True,
+           "scale_notes": "total_steps 1000 < paper 100000", "config_scale": "smoke", "wall_time_s": 1800.0,
+           "git_commit": "a" * 40, "run_dir": "results/runs/x", "host_cpu": "x86_64, 2 CPUs", "host_name": "vm",
+           "python": "3.11.7", "versions": "python 3.11.7; numpy 2.4.6"}
+    return {**row, **overrides}
+
+
+@pytest.fixture
+def runs() -> pd.DataFrame:
+    return pd.DataFrame([
+        run_row(seed=0),
+        run_row(seed=1, status="diverged", diverged_at_step=61234, diverged_quantity="soft value", wall_time_s=1200.0),
+        run_row(algo="mirl_advised", seed=0, cfg_gamma=0.999, cfg_alpha_rho=2e-4, below_paper_scale=False),
+        run_row(algo="sql", agent="SoftQLearning", label="SQL", seed=0, cfg_alpha_rho=2e-3),
+    ])
+
+
+# ------------------------------------------------------------------------------------ provenance
+
+def test_run_provenance_columns_from_meta():
+    meta = {"host": {"node": "n1", "machine": "x86_64", "cpus": 16, "platform": "Linux"},
+            "versions": {"torch": "2.13.0", "python": "3.11.7", "numpy": "2.4.6"}}
+    cols = pv.run_provenance(meta)
+    assert cols == {"host_cpu": "x86_64, 16 CPUs", "host_name": "n1", "python": "3.11.7",
+                    "versions": "python 3.11.7; numpy 2.4.6; torch 2.13.0"}
+    assert pv.run_provenance({**meta, "host": {**meta["host"], "cpu_model": "AMD EPYC"}})["host_cpu"] == "AMD EPYC, 16 CPUs"
+
+
+def test_config_hash_stable_and_sensitive():
+    config = {"b": {"y": [1, 2]}, "a": 1}
+    assert pv.config_hash(config) == pv.config_hash({"a": 1, "b": {"y": [1, 2]}})
+    assert len(pv.config_hash(config)) == 12
+    assert pv.config_hash(config) != pv.config_hash({"a": 1, "b": {"y": [1, 3]}})
+
+
+def test_provenance_counts_time_and_diverged_table(runs):
+    epmd = pd.DataFrame([run_row(paper="epmd", experiment="epmd_pendulum", algo="pmac", env="Pendulum-v1",
+                                 wall_time_s=600.0, config_scale="default")])
+    tex = pv.provenance_tex({"mirl": runs, "epmd": epmd, "other": None}, "0123456789ab", "0.1.0", "a" * 40 + "-dirty")
+    assert r"\newcommand{\ReportConfigHash}{0123456789ab}" in tex
+    assert r"\newcommand{\ReportCommit}{aaaaaaaaaaaa-dirty}" in tex
+    assert r"\newcommand{\ReportScale}{default, smoke}" in tex
+    assert r"\newcommand{\RunsBelowScale}{4 of 5}" in tex
+    # mirl: 4 runs, 3 completed, 1 diverged, 3 below scale, 1800*3 + 1200 s = 1 h 50 min
+    assert r"mirl & mirl\_tabular & 4 & 3 & 1 & 3 & 1 h 50 min \tabularnewline" in tex
+    assert r"epmd & epmd\_\allowbreak{}pendulum & 1 & 1 & 0 & 1 & 10.0 min \tabularnewline" in tex
+    assert "other & no runs" in tex
+    assert r"mirl\_tabular & mirl & corridor & 1 & 61{,}234 & soft value \tabularnewline" in tex
+    assert "python 3.11.7; numpy 2.4.6 (5 runs)" in tex
+    assert "No run diverged" not in tex
+
+
+def test_provenance_without_diverged_runs_says_so(runs):
+    tex = pv.provenance_tex({"mirl": runs[runs.status == "completed"]}, "h", "v", "c")
+    assert "No run diverged or failed." in tex
+    assert "tab:diverged-runs" not in tex
+
+
+def test_provenance_tolerates_runs_csv_without_provenance_columns(runs):
+    old = runs.drop(columns=["host_cpu", "host_name", "python", "versions"])
+    tex = pv.provenance_tex({"mirl": old}, "h", "v", "c")
+    assert "not recorded" in tex
+
+
+def test_duration_and_text_escaping():
+    assert pv.duration(42) == "42 s"
+    assert pv.duration(750) == "12.5 min"
+    assert pv.duration(3 * 3600 + 5 * 60) == "3 h 05 min"
+    assert pv.text_tex("a_b & 50% {x} ~ ^ <") == r"a\_b \& 50\% \{x\} \textasciitilde{} \textasciicircum{} \textless{}"
+    assert r"\allowbreak{}" in pv.text_tex("SpaceInvadersNoFrameskip-v4")
+
+
+# ------------------------------------------------------------------------------- open parameters
+
+def entry(**value) -> dict:
+    return {"parameter": "discount", "paper_says": "0.99 [report]", "value": value, "source": "paper"}
+
+
+def test_open_parameter_values_from_runs_config_and_fixed(runs):
+    entries = [entry(experiment="mirl_tabular", key="cfg_gamma"),
+               entry(experiment="mirl_tabular", key="cfg_alpha_rho", agent="MIRL", note="sweep"),
+               entry(experiment="mirl_tabular", key=["cfg_gamma", "total_steps"]),
+               entry(experiment=["mirl_tabular", "mirl_atari"], key="cfg_gamma"),
+               entry(experiment="mirl_atari", key="cfg_gamma"),
+               entry(experiment="mirl_tabular", key="cfg_no_such_key"),
+               entry(fixed="Nature CNN"),
+               entry(config="analysis.reward_ema_window"),
+               entry(config="analysis.missing")]
+    tex = pv.open_parameters_tex("mirl", entries, runs, {"analysis": {"reward_ema_window": 10}})
+    assert tex.startswith(r"\newcommand{\OpenParametersMirl}")
+    rows = [line for line in tex.splitlines() if line.startswith("discount &")]
+    values = [row.split(" & ")[2] for row in rows]
+    assert values == ["0.99, 0.999", "0.0002, 0.002 (sweep)",
+                      r"gamma = 0.99, 0.999; total\_steps = 1000", r"mirl\_tabular: 0.99, 0.999; mirl\_atari: not run",
+                      "not run", "not run", "Nature CNN", "10", "not run"]
+    assert r"\textbf{[open]}" in pv.open_parameters_tex("mirl", [{**entry(fixed="x"), "paper_says": "not stated [open]"}], runs)
+    assert "p{" in tex and r"\resizebox" not in tex
+
+
+def test_open_parameters_without_runs_say_not_run():
+    tex = pv.open_parameters_tex("epmd", [entry(experiment="epmd_mujoco", key="cfg_gamma")], None)
+    assert "not run" in tex
+
+
+@pytest.mark.parametrize("broken, field", [
+    ({"parameter": "", "paper_says": "x [open]", "value": {"fixed": "y"}, "source": "ours"}, "parameter"),
+    ({"parameter": "lr", "paper_says": "x", "value": {"fixed": "y"}, "source": "ours"}, "paper_says"),
+    ({"parameter": "lr", "paper_says": "x [open]", "value": "0.1", "source": "ours"}, "value"),
+    ({"parameter": "lr", "paper_says": "x [open]", "value": {"experiment": "e"}, "source": "ours"}, "value.key"),
+    ({"parameter": "lr", "paper_says": "x [open]", "value": {"fixed": "y", "config": "a.b"}, "source": "ours"}, "value"),
+    ({"parameter": "lr", "paper_says": "x [open]", "value": {"fixed": "y", "colour": 1}, "source": "ours"}, "value.colour"),
+    ({"parameter": "lr", "paper_says": "x [open]", "value": {"fixed": "y"}}, "source"),
+    ({"parameter": "lr", "paper_says": "x [open]", "value": {"fixed": "y"}, "source": "ours", "extra": 1}, "extra"),
+])
+def test_broken_open_parameter_entry_names_index_parameter_and_field(runs, broken, field):
+    entries = [entry(fixed="ok"), broken]
+    with pytest.raises(ValueError) as err:
+        pv.open_parameters_tex("mirl", entries, runs)
+    message = str(err.value)
+    assert "entry 1" in message and f"field {field!r}" in message
+    assert repr(broken.get("parameter")) in message
+
+
+def test_open_parameters_yaml_matches_config_and_aggregate_columns(tmp_path):
+    data = pv.load_open_parameters(OPEN_PARAMETERS)
+    config = load_config(REPO_ROOT / "config" / "config.yaml")
+    assert set(data) == {exp["paper"] for exp in config["experiments"].values()}
+    for paper, entries in data.items():
+        assert len(entries) >= 10
+        for i, e in enumerate(entries):
+            value = e["value"]
+            if "config" in value:
+                assert pv.config_value(config, value["config"]) is not None, (paper, i, value)
+            if "experiment" not in value:
+                continue
+            for experiment in pv._names(value["experiment"]):
+                exp = config["experiments"].get(experiment)
+                assert exp is not None and exp["paper"] == paper, (paper, i, experiment)
+                columns = {f"cfg_{f.name}" for f in fields(KINDS[exp["kind"]]["config"])} | set(BUDGET_COLUMNS) | {"env"}
+                for key in pv._names(value["key"]):
+                    assert key in columns, (paper, i, e["parameter"], key)
+                if "agent" in value:
+                    assert value["agent"] in KINDS[exp["kind"]]["agents"], (paper, i, value["agent"])
+    # a broken file is refused with the entry named
+    broken = tmp_path / "open.yaml"
+    broken.write_text(yaml.safe_dump({"mirl": [{"parameter": "c", "paper_says": "[open]", "value": {}, "source": "ours"}]}))
+    with pytest.raises(ValueError, match=r"entry 0 \(parameter 'c'\): field 'value'"):
+        pv.load_open_parameters(broken)
+
+
+# ------------------------------------------------------------------------------- hyperparameters
+
+def test_hyperparameters_split_common_and_differing(runs):
+    common, differing = pv.split_keys(runs.assign(cfg_other_kind=None))
+    assert common == {"beta_increment": "0.001"}
+    assert differing == {"alpha_rho": {"mirl": "0.002", "mirl_advised": "0.0002", "sql": "0.002"},
+                         "gamma": {"mirl": "0.99", "mirl_advised": "0.999", "sql": "0.99"}}
+    tex = pv.hyperparameter_tex("mirl_tabular", runs)
+    assert tex.startswith(r"\newcommand{\HyperparametersMirlTabular}")
+    assert r"\texttt{beta\_\allowbreak{}increment} & 0.001 & c in beta\_i" in tex  # field docstring
+    assert r"\texttt{mirl\_\allowbreak{}advised} & 0.0002 & 0.999 \tabularnewline" in tex
+    same = pv.hyperparameter_tex("mirl_tabular", runs[runs.algo == "mirl"])
+    assert "uses the same agent configuration" in same
+    assert "No runs of experiment" in pv.hyperparameter_tex("epmd_mujoco", runs)
+
+
+def test_hyperparameters_split_many_differing_keys_into_tables(runs):
+    wide = runs.assign(**{f"cfg_k{i}": range(len(runs)) for i in range(7)})
+    tex = pv.hyperparameter_tex("mirl_tabular", wide, max_columns=5)
+    assert tex.count(r"\begin{longtable}") == 3  # common, differing keys 1-5, 6-9
+    assert "(continued)" in tex
+
+
+def test_field_docs_match_the_dataclasses():
+    for kind in pv.CONFIG_CLASSES:
+        docs = pv.field_docs(kind)
+        assert set(docs) == {f.name for f in fields(KINDS[kind]["config"])}, kind
+
+
+# ------------------------------------------------------------------------------------------- CLI
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory) -> Path:
+    if not (SMOKE_AGGREGATE / "mirl" / "runs.csv").exists():
+        pytest.skip("no smoke results (results/aggregate/mirl/runs.csv)")
+    out = tmp_path_factory.mktemp("provenance") / "provenance.tex"
+    config = load_config(REPO_ROOT / "config" / "config.yaml")
+    assert pv.main(["--aggregate", str(SMOKE_AGGREGATE), "--config-json", json.dumps(config),
+                    "--open-parameters", str(OPEN_PARAMETERS), "--output", str(out)]) == 0
+    return out
+
+
+def test_cli_writes_every_macro(generated):
+    text = generated.read_text()
+    experiments = set()
+    for paper in ("mirl", "epmd"):
+        path = SMOKE_AGGREGATE / paper / "runs.csv"
+        if path.exists():
+            experiments |= set(pd.read_csv(path).experiment)
+    for name in (*MACROS, *(f"Hyperparameters{pv.camel(e)}" for e in experiments)):
+        assert f"\\newcommand{{\\{name}}}" in text, name
+
+
+@pytest.mark.skipif(shutil.which("latexmk") is None, reason="latexmk not installed")
+def test_generated_latex_compiles(generated, tmp_path):
+    names = [line.split("{")[1].rstrip("}") for line in generated.read_text().splitlines() if line.startswith(r"\newcommand{")]
+    (tmp_path / "provenance.tex").write_text(generated.read_text())
+    (tmp_path / "doc.tex").write_text("\n".join([
+        r"\documentclass[11pt]{article}", r"\usepackage[T1]{fontenc}", r"\usepackage{lmodern}",
+        r"\usepackage[margin=2.2cm]{geometry}", r"\usepackage{booktabs,longtable,array,float}",
+        r"\usepackage[hidelinks]{hyperref}", r"\input{provenance}", r"\begin{document}",
+        *[name + "\n" for name in names], r"\end{document}", ""]))
+    result = subprocess.run(["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+    log = (tmp_path / "doc.log").read_text(errors="replace")
+    assert result.returncode == 0, log[-3000:]
+    overfull = [float(w) for w in re.findall(r"Overfull \\hbox \(([0-9.]+)pt too wide", log)]
+    assert all(w < 3 for w in overfull), overfull
