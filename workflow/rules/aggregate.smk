@@ -21,3 +21,30 @@ rule aggregate:
     shell:
         "python -m rlrepro.aggregate --analysis {params.analysis:q} --out-dir {params.out_dir} "
         "--human-scores {input.human_scores} {input.metas} 2> {log}"
+
+
+rule robust_statistics:
+    """Across-task statistics (rliable): IQM of normalised scores, probability of improvement, performance profiles."""
+    input:
+        runs=expand("results/aggregate/{paper}/runs.csv", paper=PAPERS),
+        final=expand("results/aggregate/{paper}/final.csv", paper=PAPERS),
+        human_scores="report/data/atari_human_random.csv",
+        references="report/data/reference_returns.csv",
+    output:
+        robust="results/aggregate/robust.csv",
+        profiles="results/aggregate/profiles.csv",
+        tex="report/generated/robust.tex",
+    params:
+        analysis=json.dumps(config["analysis"], sort_keys=True),
+        aggregate_dir="results/aggregate",
+    log:
+        "results/logs/aggregate/robust.log",
+    conda:
+        "../../envs/analysis.yaml"
+    threads: resource("aggregate", "threads")
+    resources:
+        **site_resources("aggregate"),
+    shell:
+        "python -m rlrepro.robust --aggregate {params.aggregate_dir} --analysis {params.analysis:q} "
+        "--human-scores {input.human_scores} --references {input.references} "
+        "--output-dir {params.aggregate_dir} --tex {output.tex} 2> {log}"

@@ -124,6 +124,7 @@ FIGURES = {
 
 FIGURE_CAPTION = "../report/figure.rst"  # relative to workflow/rules/
 FIGURE_CATEGORY = "Figures"
+ROBUST_CAPTION = "../report/robust.rst"
 
 
 def notebook_of(wildcards, input):

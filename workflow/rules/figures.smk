@@ -101,3 +101,29 @@ rule figures_atari:
         "-p tidy_path {input.tidy} -p runs_path {input.runs} -p final_path {input.final} "
         "-p experiment {wildcards.experiment} -p panels {params.panels:q} -p figure_dir results/figures "
         "-p confidence {params.confidence} >> {log} 2>&1"
+
+
+rule figures_robust:
+    """Performance profiles and probabilities of improvement of one paper's multi-task experiments."""
+    input:
+        robust="results/aggregate/robust.csv",
+        profiles="results/aggregate/profiles.csv",
+        runs="results/aggregate/{paper}/runs.csv",
+        notebook="notebooks/robust_statistics.py",
+    output:
+        notebook="results/notebooks/robust_{paper}.ipynb",
+        figure=report("results/figures/robust_{paper}.pdf", caption=ROBUST_CAPTION, category=FIGURE_CATEGORY, subcategory="{paper}"),
+    params:
+        notebook=notebook_of,
+    log:
+        "results/logs/figures/robust_{paper}.log",
+    conda:
+        "../../envs/analysis.yaml"
+    threads: resource("figures", "threads")
+    resources:
+        **site_resources("figures"),
+    shell:
+        "jupytext --to ipynb --output - {input.notebook} 2> {log} | "
+        "papermill - {output.notebook} --kernel python3 "
+        "-p robust_path {input.robust} -p profiles_path {input.profiles} -p runs_path {input.runs} "
+        "-p paper {wildcards.paper} -p figure_dir results/figures >> {log} 2>&1"

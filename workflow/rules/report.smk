@@ -30,6 +30,8 @@ rule report_pdf:
         sections=list(Path("report/sections").glob("*.tex")),
         generated=[f"report/generated/{name}.tex" for name in config["experiments"]],
         provenance="report/generated/provenance.tex",
+        robust="report/generated/robust.tex",
+        robust_figures=expand("results/figures/robust_{paper}.pdf", paper=PAPERS),
         figures=[f for name in config["experiments"] for f in figure_files(name)],
     output:
         report("report/report.pdf", caption="../report/report_pdf.rst", category="Report"),
