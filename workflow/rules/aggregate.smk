@@ -36,7 +36,7 @@ rule robust_statistics:
         tex="report/generated/robust.tex",
     params:
         analysis=json.dumps(config["analysis"], sort_keys=True),
-        aggregate_dir="results/aggregate",
+        aggregate_dir=subpath(output.robust, parent=True),
     log:
         "results/logs/aggregate/robust.log",
     conda:

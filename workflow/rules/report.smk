@@ -55,7 +55,7 @@ rule provenance:
         "report/generated/provenance.tex",
     params:
         config=json.dumps(config, sort_keys=True),
-        aggregate_dir="results/aggregate",
+        aggregate_dir=lambda w, input: Path(input.runs[0]).parent.parent,
     log:
         "results/logs/report/provenance.log",
     conda:
