@@ -30,6 +30,7 @@ rule report_pdf:
         sections=list(Path("report/sections").glob("*.tex")),
         generated=[f"report/generated/{name}.tex" for name in config["experiments"]],
         provenance="report/generated/provenance.tex",
+        claims="report/generated/claims.tex",
         robust="report/generated/robust.tex",
         robust_figures=expand("results/figures/robust_{paper}.pdf", paper=PAPERS),
         figures=[f for name in config["experiments"] for f in figure_files(name)],
@@ -66,3 +67,28 @@ rule provenance:
     shell:
         "python -m rlrepro.provenance --aggregate {params.aggregate_dir} --config-json {params.config:q} "
         "--open-parameters {input.open_parameters} --output {output} 2> {log}"
+
+
+rule claims:
+    """Every claim of config/claims.yaml evaluated on the aggregated runs: verdict, statistic, interval."""
+    input:
+        claims="config/claims.yaml",
+        runs=expand("results/aggregate/{paper}/runs.csv", paper=PAPERS),
+        tidy=expand("results/aggregate/{paper}/tidy.csv.gz", paper=PAPERS),
+        human_scores="report/data/atari_human_random.csv",
+    output:
+        table="results/aggregate/claims.csv",
+        tex="report/generated/claims.tex",
+    params:
+        analysis=json.dumps(config["analysis"], sort_keys=True),
+        aggregate_dir=lambda w, input: Path(input.runs[0]).parent.parent,
+    log:
+        "results/logs/report/claims.log",
+    conda:
+        "../../envs/analysis.yaml"
+    threads: resource("report", "threads")
+    resources:
+        **site_resources("report"),
+    shell:
+        "python -m rlrepro.claims --claims {input.claims} --aggregate {params.aggregate_dir} --analysis {params.analysis:q} "
+        "--human-scores {input.human_scores} --output {output.table} --tex {output.tex} > {log} 2>&1"

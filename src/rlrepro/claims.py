@@ -1,0 +1,741 @@
+"""Claims as code: each checkable claim of the papers and seed reports, turned into a verdict.
+
+``config/claims.yaml`` lists the claims; each names its data (experiment, per-run score, envs,
+algorithms), a test and its threshold. :func:`evaluate` applies the test to the aggregate stage's
+outputs and returns a verdict, ``reproduced``, ``not reproduced`` or ``inconclusive``, with the
+statistic and its interval.
+
+How a verdict is reached
+------------------------
+1. A claim is split into **comparisons**: one per (env, baseline) for ``better``/``not_worse``, one per
+   (env, algorithm) for the other tests; with ``pool_envs`` one per baseline/algorithm over all envs.
+2. Each comparison gets a statistic with a percentile bootstrap interval (``confidence``, ``reps``
+   resamples, a ``numpy`` Generator seeded with ``seed`` afresh for every comparison, so the same
+   seed gives identical intervals). Seeds are resampled within each algorithm (and env when pooled):
+   a stratified bootstrap. The comparison's **outcome** is ``supports``, ``contradicts`` or ``unclear``:
+
+   ``better``         a - b, difference of mean scores over seeds. supports: low > margin;
+                      contradicts: high < margin (with the default margin 0: a reversed effect, the
+                      interval entirely below 0); unclear otherwise (the interval contains the margin).
+   ``not_worse``      a - b, tolerance t = margin, or relative_margin * |mean of b|.
+                      supports: low > -t; contradicts: high < -t; unclear otherwise.
+   ``above``          the mean score of an algorithm. supports: low > threshold; contradicts:
+                      high < threshold; unclear otherwise.  ``below`` mirrors it.
+   ``diverges``       runs whose status is 'diverged' at a step below ``before_step`` (runs.csv),
+                      as a fraction with a Wilson interval. supports: every run diverged; contradicts:
+                      none did; unclear: some did (the overflow is not systematic, so neither side).
+   ``no_divergence``  supports: no run diverged before ``before_step``; contradicts: any run did (one
+                      divergence refutes 'removes the divergence').
+
+3. The outcomes combine by ``require`` (n comparisons, s supporting, c contradicting):
+   ``all`` (default): reproduced if s == n, not reproduced if c >= 1; ``any``: reproduced if s >= 1,
+   not reproduced if c == n; ``majority``: reproduced if s > n/2, not reproduced if c >= n/2 (no
+   majority is possible any more); inconclusive otherwise. This is the ``evidence`` column.
+4. The verdict is ``inconclusive`` whatever the evidence when data is missing (reason ``missing data:``
+   naming the algorithm, env or score), when an (algorithm, env) has fewer than ``min_seeds`` completed
+   runs (``too few seeds``), when any run used is below paper scale (runs.csv ``below_paper_scale``),
+   or, for the divergence tests, when a run's budget is below ``min_steps``. The statistic is still
+   reported when it can be computed.
+
+The statistic reported in ``statistic``/``estimate``/``low``/``high`` is the headline comparison: the
+worst one for ``all`` and ``majority`` (a contradicting one first, then an unclear one, then the
+weakest support), the best one for ``any``; ``details`` lists every comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import NormalDist
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from rlrepro.aggregate import final_scores, human_normalised
+from rlrepro.report import tex_escape
+from rlrepro.runstore import write_atomic
+
+PAPERS = ("mirl", "epmd")
+SOURCES = ("paper", "seed report 000", "seed report 002")
+SCORE_TESTS = ("better", "not_worse", "above", "below")
+PAIR_TESTS = ("better", "not_worse")
+DIVERGENCE_TESTS = ("diverges", "no_divergence")
+TESTS = SCORE_TESTS + DIVERGENCE_TESTS
+REQUIRE = ("all", "any", "majority")
+VERDICTS = ("reproduced", "not reproduced", "inconclusive")
+SUPPORTS, CONTRADICTS, UNCLEAR = "supports", "contradicts", "unclear"
+ALL_ENVS = "all"
+"""``envs: all`` = every env of the experiment present in the results (e.g. the Atari games run)."""
+
+
+class ClaimsError(ValueError):
+    """A claims file that cannot be evaluated; the message names the entry, the field and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    paper: str
+    source: str
+    statement: str
+    test: str
+    experiment: str
+    envs: tuple[str, ...] | str
+    metric: str | None = None
+    algo: str | None = None
+    than: tuple[str, ...] = ()
+    algos: tuple[str, ...] = ()
+    pool_envs: bool = False
+    require: str = "all"
+    min_seeds: int = 3
+    margin: float = 0.0
+    relative_margin: float | None = None
+    threshold: float | None = None
+    before_step: int | None = None
+    min_steps: int | None = None
+    note: str = ""
+
+    @property
+    def all_algos(self) -> tuple[str, ...]:
+        """Every algorithm the claim reads, the claimed one first."""
+        return (self.algo, *self.than) if self.test in PAIR_TESTS else self.algos
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One comparison of a claim: a statistic, its interval and what it says about the claim."""
+    text: str
+    estimate: float
+    low: float
+    high: float
+    outcome: str
+    slack: float = field(default=0.0, compare=False)
+    """How far the interval clears the decision boundary on the claimed side (negative: it does not);
+    orders comparisons with the same outcome when choosing the headline."""
+
+
+# ------------------------------------------------------------------------------------ loading
+
+_TOP_KEYS = {"id", "paper", "source", "statement", "test", "data", "require", "min_seeds", "margin",
+             "relative_margin", "threshold", "before_step", "min_steps", "note"}
+_DATA_KEYS = {"experiment", "metric", "envs", "pool_envs", "algo", "than", "algos"}
+
+
+def load_claims(path: str | Path) -> list[Claim]:
+    """Read and validate a claims file; a broken entry raises ClaimsError naming it and the field."""
+    path = Path(path)
+    if not path.exists():
+        raise ClaimsError(f"claims file {path} does not exist")
+    try:
+        entries = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ClaimsError(f"claims file {path} is not valid YAML: {err}") from err
+    if not isinstance(entries, list):
+        raise ClaimsError(f"claims file {path} must hold a list of claims at the top level")
+    claims, seen = [], {}
+    for index, entry in enumerate(entries):
+        claim = parse_claim(entry, index)
+        if claim.id in seen:
+            raise ClaimsError(f"claim #{index} ({claim.id!r}): field 'id': duplicate id, already used by claim #{seen[claim.id]}")
+        seen[claim.id] = index
+        claims.append(claim)
+    return claims
+
+
+def parse_claim(entry, index: int) -> Claim:
+    """One entry of the claims file -> Claim, or ClaimsError naming the entry and the field."""
+    where = f"claim #{index}"
+    if not isinstance(entry, dict):
+        raise ClaimsError(f"{where}: must be a mapping with keys {sorted(_TOP_KEYS)}")
+    if isinstance(entry.get("id"), str) and entry["id"]:
+        where = f"claim #{index} ({entry['id']!r})"
+
+    def fail(key: str, problem: str):
+        raise ClaimsError(f"{where}: field {key!r}: {problem}")
+
+    def get(mapping: dict, key: str, kind, required: bool, prefix: str = ""):
+        name = prefix + key
+        if key not in mapping or mapping[key] is None:
+            if required:
+                fail(name, "missing (required)")
+            return None
+        value = mapping[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if kind is int and isinstance(value, float) and value.is_integer():
+            value = int(value)  # 1e5 in YAML
+        if kind is list:
+            if isinstance(value, str) or not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+                fail(name, f"must be a non-empty list of names, got {value!r}")
+            return tuple(value)
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            fail(name, f"must be of type {kind.__name__}, got {type(value).__name__} {value!r}")
+        return value
+
+    unknown = set(entry) - _TOP_KEYS
+    if unknown:
+        fail(min(unknown), f"unknown key; allowed: {', '.join(sorted(_TOP_KEYS))}")
+    claim_id = get(entry, "id", str, True)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", claim_id):
+        fail("id", f"{claim_id!r} must be letters, digits, '-', '_' or '.'")
+    paper = get(entry, "paper", str, True)
+    if paper not in PAPERS:
+        fail("paper", f"unknown paper {paper!r}; allowed: {', '.join(PAPERS)}")
+    source = get(entry, "source", str, True)
+    if not source.startswith(SOURCES):
+        fail("source", f"{source!r} must start with one of: {', '.join(SOURCES)}")
+    statement = get(entry, "statement", str, True)
+    test = get(entry, "test", str, True)
+    if test not in TESTS:
+        fail("test", f"unknown test {test!r}; allowed: {', '.join(TESTS)}")
+    data = get(entry, "data", dict, True)
+    unknown = set(data) - _DATA_KEYS
+    if unknown:
+        fail("data." + min(unknown), f"unknown key; allowed: {', '.join(sorted(_DATA_KEYS))}")
+    envs = data.get("envs")
+    if envs != ALL_ENVS:
+        envs = get(data, "envs", list, True, "data.")
+    fields = {
+        "id": claim_id, "paper": paper, "source": source, "statement": statement, "test": test,
+        "experiment": get(data, "experiment", str, True, "data."), "envs": envs,
+        "pool_envs": bool(get(data, "pool_envs", bool, False, "data.")),
+        "metric": get(data, "metric", str, test in SCORE_TESTS, "data."),
+        "note": get(entry, "note", str, False) or "",
+    }
+    if test in PAIR_TESTS:
+        fields["algo"] = get(data, "algo", str, True, "data.")
+        fields["than"] = get(data, "than", list, True, "data.")
+        if "algos" in data:
+            fail("data.algos", f"test {test!r} reads data.algo and data.than, not data.algos")
+    else:
+        fields["algos"] = get(data, "algos", list, True, "data.")
+        for key in ("algo", "than"):
+            if key in data:
+                fail(f"data.{key}", f"test {test!r} reads data.algos; data.algo/data.than are for better and not_worse")
+    require = get(entry, "require", str, False) or "all"
+    if require not in REQUIRE:
+        fail("require", f"{require!r}; allowed: {', '.join(REQUIRE)}")
+    fields["require"] = require
+    min_seeds = get(entry, "min_seeds", int, False)
+    if min_seeds is not None and min_seeds < 1:
+        fail("min_seeds", f"must be at least 1, got {min_seeds}")
+    fields["min_seeds"] = 3 if min_seeds is None else min_seeds
+    margin, relative = get(entry, "margin", float, False), get(entry, "relative_margin", float, False)
+    for key, value in (("margin", margin), ("relative_margin", relative)):
+        if value is not None and value < 0:
+            fail(key, f"must be >= 0, got {value}")
+        if value is not None and test not in PAIR_TESTS:
+            fail(key, f"only for tests better and not_worse, not {test!r}")
+    if test == "not_worse" and (margin is None) == (relative is None):
+        fail("margin", "test 'not_worse' needs exactly one of margin (absolute) or relative_margin (a fraction of |b|)")
+    if test == "better" and relative is not None:
+        fail("relative_margin", "only for test 'not_worse'; 'better' takes an absolute margin")
+    fields["margin"], fields["relative_margin"] = margin or 0.0, relative
+    threshold = get(entry, "threshold", float, test in ("above", "below"))
+    if threshold is not None and test not in ("above", "below"):
+        fail("threshold", f"only for tests above and below, not {test!r}")
+    fields["threshold"] = threshold
+    before = get(entry, "before_step", int, test in DIVERGENCE_TESTS)
+    min_steps = get(entry, "min_steps", int, False)
+    for key, value in (("before_step", before), ("min_steps", min_steps)):
+        if value is not None and test not in DIVERGENCE_TESTS:
+            fail(key, f"only for tests diverges and no_divergence, not {test!r}")
+        if value is not None and value < 1:
+            fail(key, f"must be a positive step count, got {value}")
+    fields["before_step"], fields["min_steps"] = before, min_steps if min_steps is not None else before
+    return Claim(**fields)
+
+
+# ------------------------------------------------------------------------------------ statistics
+
+def bootstrap_means(strata: list[np.ndarray], rng: np.random.Generator, reps: int) -> np.ndarray:
+    """``reps`` bootstrap replicates of the mean over strata of each stratum's mean, resampling
+    every stratum (e.g. the seeds of one env) with replacement on its own."""
+    total = np.zeros(reps)
+    for values in strata:
+        idx = rng.integers(0, len(values), size=(reps, len(values)))
+        total += values[idx].mean(axis=1)
+    return total / len(strata)
+
+
+def stratified_mean(strata: list[np.ndarray]) -> float:
+    """Mean over strata of each stratum's mean (every env weighs the same)."""
+    return float(np.mean([values.mean() for values in strata]))
+
+
+def percentile_interval(replicates: np.ndarray, confidence: float) -> tuple[float, float]:
+    """Percentile bootstrap interval."""
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(replicates, [tail, 1 - tail])
+    return float(low), float(high)
+
+
+def difference_interval(a: list[np.ndarray], b: list[np.ndarray], reps: int, seed: int,
+                        confidence: float) -> tuple[float, float, float]:
+    """mean(a) - mean(b) with a percentile bootstrap interval, seeds resampled within each algorithm
+    (and env) independently: (estimate, low, high)."""
+    rng = np.random.default_rng(seed)
+    replicates = bootstrap_means(a, rng, reps) - bootstrap_means(b, rng, reps)
+    return (stratified_mean(a) - stratified_mean(b), *percentile_interval(replicates, confidence))
+
+
+def mean_interval(a: list[np.ndarray], reps: int, seed: int, confidence: float) -> tuple[float, float, float]:
+    """Mean with a percentile bootstrap interval: (estimate, low, high)."""
+    rng = np.random.default_rng(seed)
+    return (stratified_mean(a), *percentile_interval(bootstrap_means(a, rng, reps), confidence))
+
+
+def wilson_interval(k: int, n: int, confidence: float) -> tuple[float, float]:
+    """Wilson score interval of a proportion k/n."""
+    z = NormalDist().inv_cdf(1 - (1 - confidence) / 2)
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
+# --------------------------------------------------------------------------------- the tests
+
+def better(low: float, high: float, margin: float = 0.0) -> str:
+    """a - b > margin: supports if the interval's low end clears the margin, contradicts if its
+    high end is below it (with margin 0: a reversed effect), unclear if it contains the margin."""
+    return SUPPORTS if low > margin else CONTRADICTS if high < margin else UNCLEAR
+
+
+def not_worse(low: float, high: float, tolerance: float) -> str:
+    """a - b > -tolerance (a matches or beats b): supports if the whole interval is above
+    -tolerance, contradicts if it is entirely below, unclear otherwise."""
+    return better(low, high, -tolerance)
+
+
+def above(low: float, high: float, threshold: float) -> str:
+    """mean > threshold: supports if the interval is entirely above it, contradicts if entirely below."""
+    return better(low, high, threshold)
+
+
+def below(low: float, high: float, threshold: float) -> str:
+    """mean < threshold: supports if the interval is entirely below it, contradicts if entirely above."""
+    return SUPPORTS if high < threshold else CONTRADICTS if low > threshold else UNCLEAR
+
+
+def diverges(n_diverged: int, n_runs: int) -> str:
+    """Every run diverges: supports if all did, contradicts if none did, unclear if some did."""
+    return SUPPORTS if n_diverged == n_runs else CONTRADICTS if n_diverged == 0 else UNCLEAR
+
+
+def no_divergence(n_diverged: int, n_runs: int) -> str:
+    """No run diverges: supports if none did; a single divergence contradicts."""
+    return SUPPORTS if n_diverged == 0 else CONTRADICTS
+
+
+def combine(outcomes: list[str], require: str) -> str:
+    """The comparisons' outcomes -> a verdict, by ``require`` (all, any or majority); see the module docstring."""
+    n, s, c = len(outcomes), outcomes.count(SUPPORTS), outcomes.count(CONTRADICTS)
+    if n == 0:
+        return "inconclusive"
+    if require == "all":
+        return "reproduced" if s == n else "not reproduced" if c >= 1 else "inconclusive"
+    if require == "any":
+        return "reproduced" if s >= 1 else "not reproduced" if c == n else "inconclusive"
+    return "reproduced" if s > n / 2 else "not reproduced" if c >= n / 2 else "inconclusive"
+
+
+def headline(comparisons: list[Comparison], require: str) -> Comparison:
+    """The comparison that stands for the claim: the worst for all/majority, the best for any."""
+    rank = {CONTRADICTS: 0, UNCLEAR: 1, SUPPORTS: 2}
+    key = [(rank[c.outcome], c.slack) for c in comparisons]
+    pick = max if require == "any" else min
+    return comparisons[key.index(pick(key))]
+
+
+# -------------------------------------------------------------------------------- evaluation
+
+def num(x: float) -> str:
+    """A number for a sentence: 3 significant digits below 100, an integer above."""
+    if x is None or not np.isfinite(x):
+        return "--"
+    return f"{x:.0f}" if abs(x) >= 100 else f"{x:.3g}" if abs(x) >= 0.01 or x == 0 else f"{x:.2g}"
+
+
+def triple(estimate: float, low: float, high: float) -> str:
+    """'0.66 [-2.98, 4.30]': all three with the decimals that the interval's width warrants (3 significant)."""
+    scale = high - low if high > low else abs(estimate)
+    decimals = int(np.clip(2 - np.floor(np.log10(scale)), 0, 4)) if scale > 0 else 2
+    return f"{estimate:.{decimals}f} [{low:.{decimals}f}, {high:.{decimals}f}]"
+
+
+def _where(envs: list[str], pooled: bool) -> str:
+    return f"over {len(envs)} env(s) ({', '.join(envs)})" if pooled else f"on {envs[0]}"
+
+
+def _blocks(claim: Claim, envs: list[str]) -> list[list[str]]:
+    """The env groups of the comparisons: each env alone, or all together when pooled."""
+    return [envs] if claim.pool_envs else [[env] for env in envs]
+
+
+def score_comparisons(claim: Claim, scores: dict, envs: list[str], reps: int, seed: int,
+                      confidence: float) -> list[Comparison]:
+    """The comparisons of a score test (better, not_worse, above, below) that have data on both sides.
+    ``scores[(algo, env)]`` holds the per-seed scores."""
+    out = []
+    for block in _blocks(claim, envs):
+        where = _where(block, claim.pool_envs)
+
+        def strata(algo, block=block):
+            parts = [scores.get((algo, env), np.empty(0)) for env in block]
+            return parts if all(len(p) for p in parts) else None
+
+        if claim.test in PAIR_TESTS:
+            a = strata(claim.algo)
+            for base in claim.than:
+                b = strata(base)
+                if a is None or b is None:
+                    continue
+                est, low, high = difference_interval(a, b, reps, seed, confidence)
+                text = f"{claim.algo} - {base} = {triple(est, low, high)} {where}"
+                if claim.test == "better":
+                    bound = claim.margin
+                    outcome = better(low, high, bound)
+                    text += f" (margin {num(bound)})" if bound else ""
+                else:
+                    tolerance = claim.margin if claim.relative_margin is None else claim.relative_margin * abs(stratified_mean(b))
+                    bound = -tolerance
+                    outcome = not_worse(low, high, tolerance)
+                    text += f" (tolerance {num(bound)})"
+                out.append(Comparison(text, est, low, high, outcome, slack=low - bound))
+        else:
+            for algo in claim.algos:
+                a = strata(algo)
+                if a is None:
+                    continue
+                est, low, high = mean_interval(a, reps, seed, confidence)
+                fn = above if claim.test == "above" else below
+                slack = low - claim.threshold if claim.test == "above" else claim.threshold - high
+                text = f"{algo} = {triple(est, low, high)} {where} (threshold {num(claim.threshold)})"
+                out.append(Comparison(text, est, low, high, fn(low, high, claim.threshold), slack))
+    return out
+
+
+def divergence_comparisons(claim: Claim, runs: pd.DataFrame, envs: list[str], confidence: float) -> list[Comparison]:
+    """The comparisons of a divergence test: per algorithm (and env), the fraction of runs that
+    diverged before ``before_step``, with a Wilson interval."""
+    out = []
+    for block in _blocks(claim, envs):
+        for algo in claim.algos:
+            sel = runs[(runs.algo == algo) & runs.env.isin(block)]
+            if sel.empty:
+                continue
+            at = pd.to_numeric(sel.diverged_at_step, errors="coerce")
+            hit = (sel.status == "diverged") & (at.isna() | (at < claim.before_step))
+            k, n = int(hit.sum()), len(sel)
+            low, high = wilson_interval(k, n, confidence)
+            steps = f" (at steps {num(at[hit].min())}-{num(at[hit].max())})" if k and at[hit].notna().any() else ""
+            text = f"{algo}: {k}/{n} runs diverged before step {claim.before_step}{steps} {_where(block, claim.pool_envs)}"
+            fn = diverges if claim.test == "diverges" else no_divergence
+            slack = k / n if claim.test == "diverges" else 1 - k / n
+            out.append(Comparison(text, k / n, low, high, fn(k, n), slack))
+    return out
+
+
+def _as_bool(column: pd.Series) -> pd.Series:
+    return column.map(lambda v: str(v).strip().lower() in ("true", "1", "1.0")) if column.dtype != bool else column
+
+
+def _names(items) -> str:
+    return ", ".join(repr(i) for i in items)
+
+
+def _too_few(few: list[tuple[int, str, str, int]], min_seeds: int, completed: bool) -> str:
+    """'too few seeds: 2 < 3 completed runs of 'mirl', 'sql' on 'corridor' (1 diverged)'."""
+    what = "completed runs" if completed else "runs"
+    groups: dict[tuple, list[str]] = {}
+    for n in sorted({f[0] for f in few}):
+        for env in dict.fromkeys(f[2] for f in few if f[0] == n):
+            algos = tuple(f[1] for f in few if f[0] == n and f[2] == env)
+            diverged = sum(f[3] for f in few if f[0] == n and f[2] == env)
+            groups.setdefault((n, algos), []).append(repr(env) + (f" ({diverged} diverged)" if diverged else ""))
+    parts = [f"{n} < {min_seeds} {what} of {_names(algos)} on {', '.join(envs)}" for (n, algos), envs in groups.items()]
+    return "too few seeds: " + _listing(parts)
+
+
+def _listing(items: list[str], limit: int = 4) -> str:
+    return "; ".join(items[:limit]) + (f"; and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def claim_runs(claim: Claim, runs: pd.DataFrame | None) -> tuple[pd.DataFrame, list[str]]:
+    """The runs.csv rows a claim reads, and its envs (``envs: all`` = those of the experiment in ``runs``)."""
+    if runs is None or not len(runs):
+        runs = pd.DataFrame(columns=["experiment", "algo", "env", "seed", "status"])
+    mine = runs[(runs.experiment == claim.experiment) & runs.algo.isin(claim.all_algos)]
+    if claim.envs == ALL_ENVS:
+        return mine, sorted(runs.loc[runs.experiment == claim.experiment, "env"].unique())
+    return mine[mine.env.isin(claim.envs)], list(claim.envs)
+
+
+def missing_runs(claim: Claim, mine: pd.DataFrame, envs: list[str]) -> list[str]:
+    """'no runs of algo ...' for every algorithm without runs on some env."""
+    if not envs:
+        return [f"no runs of experiment {claim.experiment!r}"]
+    present = set(zip(mine.algo, mine.env, strict=True))
+    out = []
+    for algo in claim.all_algos:
+        absent = [env for env in envs if (algo, env) not in present]
+        if absent:
+            out.append(f"no runs of algo {algo!r} on env {_names(absent)} in experiment {claim.experiment!r}")
+    return out
+
+
+def claim_scores(claim: Claim, per_run_scores: pd.DataFrame | None, mine: pd.DataFrame,
+                 envs: list[str]) -> tuple[dict, list[str], list[tuple]]:
+    """(scores[(algo, env)] = per-seed values, missing-score messages, too-few-seeds entries
+    (n, algo, env, n_diverged)) for a score test; pairs without runs are left to missing_runs."""
+    if per_run_scores is None or not len(per_run_scores):
+        per_run_scores = pd.DataFrame(columns=["experiment", "algo", "env", "seed", "metric", "value"])
+    sel = per_run_scores[(per_run_scores.experiment == claim.experiment) & (per_run_scores.metric == claim.metric)
+                         & per_run_scores.algo.isin(claim.all_algos) & per_run_scores.env.isin(envs)]
+    scores = {key: group.value.to_numpy(dtype=float) for key, group in sel.sort_values("seed").groupby(["algo", "env"])}
+    missing, few = [], []
+    for (algo, env), group in mine.groupby(["algo", "env"]):
+        n_done, n = int((group.status == "completed").sum()), len(scores.get((algo, env), ()))
+        if n == 0 and n_done > 0:
+            missing.append(f"no {claim.metric!r} scores of algo {algo!r} on env {env!r} in experiment {claim.experiment!r}")
+        elif n < claim.min_seeds:
+            few.append((n, algo, env, len(group) - n_done))
+    return scores, missing, few
+
+
+def scale_blockers(claim: Claim, mine: pd.DataFrame) -> list[tuple[str, str]]:
+    """(short, long) reasons why the runs cannot decide the claim: below paper scale, or (divergence
+    tests) budgets shorter than ``min_steps``."""
+    out = []
+    if claim.test in DIVERGENCE_TESTS and "total_steps" in mine:
+        steps = pd.to_numeric(mine.total_steps, errors="coerce")
+        if (steps < claim.min_steps).any():
+            out.append(("runs too short", f"runs too short: total_steps {int(steps.min())} < min_steps {claim.min_steps}"))
+    if "below_paper_scale" in mine and _as_bool(mine.below_paper_scale).any():
+        below = mine[_as_bool(mine.below_paper_scale)]
+        notes = sorted({str(n) for n in below.scale_notes.dropna() if str(n)}) if "scale_notes" in below else []
+        out.append(("below paper scale", "below paper scale: " + (" | ".join(notes) or "runs.csv marks the runs below paper scale")))
+    return out
+
+
+def evaluate(claim: Claim, per_run_scores: pd.DataFrame | None, runs: pd.DataFrame | None, reps: int, seed: int,
+             confidence: float) -> dict:
+    """One claim -> its verdict row (see the module docstring for the rules). Never raises on
+    missing data: such a claim is inconclusive with a reason starting 'missing data:'."""
+    mine, envs = claim_runs(claim, runs)
+    missing = missing_runs(claim, mine, envs)
+    if claim.test in SCORE_TESTS:
+        scores, no_scores, few = claim_scores(claim, per_run_scores, mine, envs)
+        missing += no_scores
+        comparisons = score_comparisons(claim, scores, envs, reps, seed, confidence)
+    else:
+        few = [(len(g), algo, env, 0) for (algo, env), g in mine.groupby(["algo", "env"]) if len(g) < claim.min_seeds]
+        comparisons = divergence_comparisons(claim, mine, envs, confidence)
+    blocked = scale_blockers(claim, mine)
+    if few:
+        blocked.insert(0, (f"too few seeds ({min(f[0] for f in few)} < {claim.min_seeds})",
+                           _too_few(few, claim.min_seeds, claim.test in SCORE_TESTS)))
+    if missing:
+        blocked.insert(0, ("missing data", "missing data: " + _listing(missing)))
+
+    evidence = combine([c.outcome for c in comparisons], claim.require)
+    verdict = "inconclusive" if blocked else evidence
+    n_support = sum(c.outcome == SUPPORTS for c in comparisons)
+    n_contra = sum(c.outcome == CONTRADICTS for c in comparisons)
+    if comparisons:
+        head = headline(comparisons, claim.require)
+        statistic = head.text + (f"; {n_support}/{len(comparisons)} comparisons support, {n_contra} contradict"
+                                 if len(comparisons) > 1 else "")
+        estimate, low, high = head.estimate, head.low, head.high
+    else:
+        statistic, estimate, low, high = "--", np.nan, np.nan, np.nan
+    reasons, short = [b[1] for b in blocked], [b[0] for b in blocked]
+    if blocked and comparisons:
+        reasons.append(f"the comparisons alone say: {evidence}")
+        short.append(f"the comparisons alone say: {evidence}")
+    elif not blocked and verdict != "reproduced":
+        reasons.append(_evidence_reason(comparisons, claim.require))
+        short.append(f"require {claim.require}: {n_support} support, {n_contra} contradict, "
+                     f"{len(comparisons) - n_support - n_contra} unclear")
+    return {
+        "id": claim.id, "paper": claim.paper, "source": claim.source, "statement": claim.statement,
+        "test": claim.test, "require": claim.require, "experiment": claim.experiment,
+        "metric": claim.metric or "status", "algos": " ".join(claim.all_algos), "envs": " ".join(envs),
+        "verdict": verdict, "evidence": evidence if comparisons else "none", "statistic": statistic,
+        "estimate": estimate, "low": low, "high": high, "n_runs": len(mine),
+        "n_comparisons": len(comparisons), "n_support": n_support, "n_contradict": n_contra,
+        "reason": "; ".join(reasons), "short_reason": "; ".join(short),
+        "details": " | ".join(f"{c.text}: {c.outcome}" for c in comparisons),
+        "threshold": claim.threshold, "margin": claim.margin, "relative_margin": claim.relative_margin,
+        "min_seeds": claim.min_seeds, "bootstrap_reps": reps, "bootstrap_seed": seed, "confidence": confidence,
+        "note": claim.note,
+    }
+
+
+def _evidence_reason(comparisons: list[Comparison], require: str) -> str:
+    against = [c.text for c in comparisons if c.outcome == CONTRADICTS]
+    unclear = [c.text for c in comparisons if c.outcome == UNCLEAR]
+    parts = []
+    if against:
+        parts.append("contradicted by: " + _listing(against, 3))
+    if unclear:
+        parts.append("interval includes the decision boundary: " + _listing(unclear, 3))
+    return f"require {require}; " + "; ".join(parts)
+
+
+# ---------------------------------------------------------------------------- all claims, I/O
+
+def load_aggregate(directory: Path, final_window, human_scores: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """(per-run scores, runs, note) from one paper's aggregate directory; the note says what was not
+    available (e.g. human-normalised scores without a human-scores table)."""
+    runs = pd.read_csv(directory / "runs.csv")
+    tidy_path = directory / "tidy.csv.gz"
+    tidy = pd.read_csv(tidy_path) if tidy_path.exists() else pd.DataFrame(
+        columns=["paper", "experiment", "algo", "label", "agent", "env", "seed", "step", "metric", "value"])
+    per_run = final_scores(tidy, runs, final_window)
+    note = ""
+    if "kind" in runs and (runs.kind == "atari").any():
+        if human_scores is None:
+            note = "no human-scores table: no final_hns scores"
+        else:
+            try:
+                per_run = pd.concat([per_run, human_normalised(per_run, runs, human_scores)], ignore_index=True)
+            except ValueError as err:
+                note = f"no final_hns scores: {err}"
+    return per_run, runs, note
+
+
+def evaluate_all(claims: list[Claim], aggregate_dirs: dict[str, Path], analysis: dict,
+                 human_scores: Path | None = None) -> pd.DataFrame:
+    """Every claim's verdict row, in the claims file's order. A paper without an aggregate directory
+    (or runs.csv) makes its claims inconclusive: missing data."""
+    reps, seed, confidence = analysis["bootstrap_reps"], analysis["bootstrap_seed"], analysis["confidence"]
+    table = pd.read_csv(human_scores) if human_scores is not None else None
+    loaded = {}
+    for paper in sorted({c.paper for c in claims}):
+        directory = aggregate_dirs.get(paper)
+        if directory is None or not (Path(directory) / "runs.csv").exists():
+            loaded[paper] = f"missing data: no aggregate results for paper {paper!r} ({directory}/runs.csv not found)"
+        else:
+            loaded[paper] = load_aggregate(Path(directory), analysis["final_window"], table)
+    rows = []
+    for claim in claims:
+        data = loaded[claim.paper]
+        if isinstance(data, str):
+            row = evaluate(claim, None, None, reps, seed, confidence)
+            row.update(verdict="inconclusive", reason=data, short_reason="missing data: no aggregate results")
+        else:
+            per_run, runs, note = data
+            row = evaluate(claim, per_run, runs, reps, seed, confidence)
+            if note and claim.metric == "final_hns" and row["reason"].startswith("missing data"):
+                row["reason"] += f" ({note})"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------- LaTeX
+
+VERDICT_COLOURS = {"reproduced": "green!45!black", "not reproduced": "red!70!black", "inconclusive": "black!60"}
+
+
+def tex(text) -> str:
+    """Escape text for LaTeX: backslash, braces, ^ and ~ here, then rlrepro.report.tex_escape."""
+    specials = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "^": r"\textasciicircum{}", "~": r"\textasciitilde{}"}
+    return tex_escape(re.sub(r"[\\{}^~]", lambda m: specials[m[0]], "" if pd.isna(text) else str(text)))
+
+
+def tex_statistic(text) -> str:
+    """A statistic for LaTeX: escaped, with minus signs (not hyphens) in differences and negative numbers."""
+    return re.sub(r" - |(?<![\w.])-(?=[0-9])", lambda m: " $-$ " if m[0] == " - " else "$-$", tex(text))
+
+
+def summary(verdicts: pd.Series) -> str:
+    """'3 reproduced, 1 not reproduced, 8 inconclusive'."""
+    counts = verdicts.value_counts()
+    return ", ".join(f"{int(counts.get(v, 0))} {v}" for v in VERDICTS)
+
+
+def verdict_tex(verdict: str) -> str:
+    """The verdict, coloured when the document loads xcolor."""
+    return (f"\\ifcsname ver@xcolor.sty\\endcsname\\textcolor{{{VERDICT_COLOURS[verdict]}}}{{{verdict}}}"
+            f"\\else {verdict}\\fi")
+
+
+def claims_tex(table: pd.DataFrame) -> str:
+    """LaTeX defining \\ClaimsTable (a longtable: needs the longtable and booktabs packages; verdicts
+    are coloured if xcolor is loaded), \\ClaimsSummary, \\ClaimsBootstrap, and per claim
+    \\ClaimVerdictOf{id} and \\ClaimStatisticOf{id}."""
+    first = table.iloc[0] if len(table) else None
+    boot = (f"{int(first.bootstrap_reps)} resamples, seed {int(first.bootstrap_seed)}, "
+            f"{first.confidence * 100:g}\\% intervals") if first is not None else "--"
+    out = ["% Generated by `python -m rlrepro.claims` from config/claims.yaml; do not edit.\n",
+           f"\\newcommand{{\\ClaimsSummary}}{{{summary(table.verdict) if len(table) else 'no claims'}}}\n",
+           f"\\newcommand{{\\ClaimsBootstrap}}{{{boot}}}\n",
+           "\\newcommand{\\ClaimVerdictOf}[1]{\\csname claimverdict@#1\\endcsname}\n",
+           "\\newcommand{\\ClaimStatisticOf}[1]{\\csname claimstatistic@#1\\endcsname}\n"]
+    for row in table.itertuples():
+        out.append(f"\\expandafter\\def\\csname claimverdict@{row.id}\\endcsname{{{row.verdict}}}\n")
+        out.append(f"\\expandafter\\def\\csname claimstatistic@{row.id}\\endcsname{{{tex_statistic(row.statistic)}}}\n")
+    cols = "p{0.13\\linewidth}l p{0.11\\linewidth}p{0.27\\linewidth}p{0.11\\linewidth}p{0.22\\linewidth}"
+    header = ("\\raggedright claim & paper & \\raggedright source & \\raggedright statement & \\raggedright verdict & "
+              "\\raggedright statistic [interval]; why \\tabularnewline\n")
+    body = []
+    for row in table.itertuples():
+        why = f" \\emph{{{tex(row.short_reason)}.}}" if row.verdict != "reproduced" and row.short_reason else ""
+        body.append(f"\\raggedright {tex(row.id)} & {row.paper.upper()} & \\raggedright {tex(row.source)} & "
+                    f"\\raggedright {tex(row.statement)} & \\raggedright {verdict_tex(row.verdict)} & "
+                    f"\\raggedright {tex_statistic(row.statistic)}.{why} \\tabularnewline\n")
+    out.append(
+        "\\newcommand{\\ClaimsTable}{%\n\\begingroup\\small\\setlength{\\tabcolsep}{3pt}\n"
+        f"\\begin{{longtable}}{{{cols}}}\n"
+        f"\\caption{{Claims of the papers and seed reports, and their verdicts (\\ClaimsSummary; {boot}).}}"
+        "\\label{tab:claims}\\tabularnewline\n"
+        f"\\toprule\n{header}\\midrule\n\\endfirsthead\n"
+        f"\\toprule\n{header}\\midrule\n\\endhead\n"
+        "\\bottomrule\n\\endlastfoot\n"
+        + "\\addlinespace\n".join(body)
+        + "\\end{longtable}\n\\endgroup}\n")
+    return "".join(out)
+
+
+# ----------------------------------------------------------------------------------------- CLI
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m rlrepro.claims", description="Evaluate the claims file against aggregate results.")
+    parser.add_argument("--claims", type=Path, required=True, help="claims YAML (config/claims.yaml)")
+    parser.add_argument("--aggregate", type=Path, required=True, help="directory holding <paper>/runs.csv and tidy.csv.gz")
+    parser.add_argument("--analysis", required=True, help="JSON of the config's 'analysis' section")
+    parser.add_argument("--human-scores", type=Path, help="CSV env,random_score,human_score (for final_hns)")
+    parser.add_argument("--output", type=Path, required=True, help="CSV, one row per claim")
+    parser.add_argument("--tex", type=Path, help="LaTeX file defining \\ClaimsTable and \\ClaimsSummary")
+    args = parser.parse_args(argv)
+    try:
+        claims = load_claims(args.claims)
+        analysis = json.loads(args.analysis)
+        missing = [k for k in ("bootstrap_reps", "bootstrap_seed", "confidence", "final_window") if k not in analysis]
+        if missing:
+            raise ClaimsError(f"--analysis lacks {', '.join(missing)}")
+        if args.human_scores is not None and not args.human_scores.exists():
+            raise ClaimsError(f"--human-scores {args.human_scores} does not exist")
+        dirs = {paper: args.aggregate / paper for paper in PAPERS}
+        table = evaluate_all(claims, dirs, analysis, args.human_scores)
+    except (ClaimsError, json.JSONDecodeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    write_atomic(args.output, table.to_csv(index=False).encode())
+    if args.tex:
+        write_atomic(args.tex, claims_tex(table).encode())
+    for row in table.itertuples():
+        print(f"{row.verdict:>14}  {row.id}: {row.statistic}")
+    print(summary(table.verdict))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

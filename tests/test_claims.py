@@ -1,0 +1,322 @@
+"""Claims as code (rlrepro.claims): verdict rules on synthetic data, validation, the real claims file, the CLI."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from rlrepro import claims as C
+from rlrepro.aggregate import FINAL_METRICS
+from rlrepro.config import load_config
+
+REPO = Path(__file__).resolve().parents[1]
+SMOKE = REPO / "results" / "aggregate"
+ANALYSIS = {"bootstrap_reps": 500, "bootstrap_seed": 0, "confidence": 0.95, "final_window": 3}
+
+
+def make_data(scores: dict, *, metric="final_eval_return", experiment="exp", below=False, total_steps=1000,
+              diverged: dict | None = None):
+    """(per-run scores, runs) from {(algo, env): [score per seed]}; ``diverged`` {(algo, env): [step or None
+    per seed]} adds diverged runs (no score) after the completed ones."""
+    runs, per_run = [], []
+    for (algo, env), values in scores.items():
+        for seed, value in enumerate(values):
+            runs.append({"experiment": experiment, "algo": algo, "env": env, "seed": seed, "status": "completed",
+                             "diverged_at_step": np.nan, "total_steps": total_steps, "below_paper_scale": below,
+                             "scale_notes": "total_steps 1000 < paper 100000" if below else ""})
+            per_run.append({"experiment": experiment, "algo": algo, "label": algo, "env": env, "seed": seed, "metric": metric, "value": value})
+    for (algo, env), steps in (diverged or {}).items():
+        start = len(scores.get((algo, env), []))
+        for i, step in enumerate(steps):
+            runs.append({"experiment": experiment, "algo": algo, "env": env, "seed": start + i, "status": "diverged",
+                             "diverged_at_step": np.nan if step is None else step, "total_steps": total_steps,
+                             "below_paper_scale": below, "scale_notes": ""})
+    per_run = pd.DataFrame(per_run, columns=["experiment", "algo", "label", "env", "seed", "metric", "value"])
+    return per_run, pd.DataFrame(runs)
+
+
+def claim(test="better", **extra):
+    """A valid claim entry of the given test, parsed (so every test also goes through validation)."""
+    data = {"experiment": "exp", "envs": ["e1"], "metric": "final_eval_return"}
+    entry = {"id": f"c-{test}", "paper": "mirl", "source": "paper, Fig. 1", "statement": "s", "test": test, "data": data}
+    if test in ("better", "not_worse"):
+        data.update(algo="a", than=["b"])
+    else:
+        data.update(algos=["a"])
+    if test in ("above", "below"):
+        entry["threshold"] = 0.0
+    if test in ("diverges", "no_divergence"):
+        entry["before_step"] = 1000
+        del data["metric"]
+    if test == "not_worse":
+        entry["relative_margin"] = 0.1
+    for key, value in extra.items():
+        (data if key in ("envs", "algo", "than", "algos", "metric", "pool_envs") else entry)[key] = value
+    return C.parse_claim(entry, 0)
+
+
+def verdict(c, per_run, runs, seed=0):
+    return C.evaluate(c, per_run, runs, reps=500, seed=seed, confidence=0.95)
+
+
+HIGH = [1.0, 1.1, 0.9, 1.05, 0.95]
+LOW = [0.0, 0.1, -0.1, 0.05, -0.05]
+NOISY = [1.5, -0.5, 0.8, 0.2, 1.0]
+
+
+@pytest.mark.parametrize("a, b, expected", [
+    (HIGH, LOW, "reproduced"), (LOW, HIGH, "not reproduced"), (NOISY, [0.9, 0.2, 0.5, 1.2, 0.1], "inconclusive")])
+def test_better(a, b, expected):
+    row = verdict(claim("better"), *make_data({("a", "e1"): a, ("b", "e1"): b}))
+    assert row["verdict"] == expected, row
+    assert row["statistic"].startswith("a - b = ") and "on e1" in row["statistic"]
+    assert row["low"] <= row["estimate"] <= row["high"]
+
+
+def test_better_margin_is_a_minimum_effect():
+    # a - b = 1 clearly, but the claim asks for more than 2: the interval is entirely below the margin
+    row = verdict(claim("better", margin=2.0), *make_data({("a", "e1"): HIGH, ("b", "e1"): LOW}))
+    assert row["verdict"] == "not reproduced"
+
+
+@pytest.mark.parametrize("a, expected", [
+    ([9.8, 9.9, 9.7, 9.85, 9.75], "reproduced"),       # 2% below b: within the 10% tolerance
+    ([5.0, 5.1, 4.9, 5.05, 4.95], "not reproduced"),   # 50% below b
+    ([6.0, 14.0, 9.0, 12.0, 7.0], "inconclusive")])    # too noisy to tell
+def test_not_worse_relative_margin(a, expected):
+    b = [10.0, 10.1, 9.9, 10.05, 9.95]
+    row = verdict(claim("not_worse"), *make_data({("a", "e1"): a, ("b", "e1"): b}))
+    assert row["verdict"] == expected, row
+    assert "tolerance -1" in row["statistic"]
+
+
+def test_not_worse_absolute_margin():
+    c = claim("not_worse", margin=0.5, relative_margin=None)
+    row = verdict(c, *make_data({("a", "e1"): [x - 0.2 for x in HIGH], ("b", "e1"): HIGH}))
+    assert row["verdict"] == "reproduced"
+
+
+@pytest.mark.parametrize("test, values, expected", [
+    ("above", HIGH, "reproduced"), ("above", [-1.0, -1.1, -0.9], "not reproduced"),
+    ("above", NOISY, "inconclusive"),
+    ("below", [-1.0, -1.1, -0.9], "reproduced"), ("below", HIGH, "not reproduced"), ("below", NOISY, "inconclusive")])
+def test_above_and_below_a_threshold(test, values, expected):
+    row = verdict(claim(test, threshold=0.0), *make_data({("a", "e1"): values}))
+    assert row["verdict"] == expected, row
+    assert "threshold 0" in row["statistic"]
+
+
+@pytest.mark.parametrize("test, steps, expected", [
+    ("diverges", [500, 600, 700], "reproduced"),
+    ("diverges", [], "not reproduced"),
+    ("diverges", [500], "inconclusive"),               # 1 of 3 runs: not systematic
+    ("diverges", [1500, 1600, 1700], "not reproduced"),  # after before_step: does not count
+    ("no_divergence", [], "reproduced"),
+    ("no_divergence", [500], "not reproduced"),        # one divergence refutes it
+    ("no_divergence", [None], "not reproduced")])      # diverged at an unknown step counts
+def test_divergence_counts(test, steps, expected):
+    completed = [0.0] * (3 - len(steps))
+    per_run, runs = make_data({("a", "e1"): completed}, diverged={("a", "e1"): steps} if steps else None)
+    c = claim(test, before_step=1000, min_steps=1000)
+    row = verdict(c, per_run, runs)
+    assert row["verdict"] == expected, row
+    k = sum(s is None or s < 1000 for s in steps)
+    assert f"{k}/3 runs diverged before step 1000" in row["statistic"]
+    assert row["estimate"] == pytest.approx(k / 3) and 0 <= row["low"] <= row["estimate"] <= row["high"] <= 1
+
+
+def test_divergence_needs_long_enough_runs():
+    per_run, runs = make_data({}, diverged={("a", "e1"): [100, 200, 300]}, total_steps=500)
+    row = verdict(claim("diverges", before_step=1000), per_run, runs)  # min_steps defaults to before_step
+    assert row["verdict"] == "inconclusive" and "runs too short: total_steps 500 < min_steps 1000" in row["reason"]
+    assert row["evidence"] == "reproduced"
+
+
+@pytest.mark.parametrize("outcomes, require, expected", [
+    (["supports", "supports"], "all", "reproduced"),
+    (["supports", "unclear"], "all", "inconclusive"),
+    (["supports", "contradicts"], "all", "not reproduced"),
+    (["unclear", "supports"], "any", "reproduced"),
+    (["contradicts", "unclear"], "any", "inconclusive"),
+    (["contradicts", "contradicts"], "any", "not reproduced"),
+    (["supports", "supports", "contradicts"], "majority", "reproduced"),
+    (["supports", "unclear", "unclear", "contradicts"], "majority", "inconclusive"),
+    (["supports", "unclear", "contradicts", "contradicts"], "majority", "not reproduced"),
+    ([], "all", "inconclusive")])
+def test_combine(outcomes, require, expected):
+    assert C.combine(outcomes, require) == expected
+
+
+def test_require_over_envs_and_baselines():
+    scores = {("a", "e1"): HIGH, ("b", "e1"): LOW, ("c", "e1"): LOW,
+              ("a", "e2"): LOW, ("b", "e2"): HIGH, ("c", "e2"): LOW}
+    data = make_data(scores)
+    base = {"envs": ["e1", "e2"], "than": ["b", "c"]}
+    assert verdict(claim("better", **base), *data)["verdict"] == "not reproduced"   # a < b on e2
+    row = verdict(claim("better", require="any", **base), *data)
+    assert row["verdict"] == "reproduced" and row["n_comparisons"] == 4 and row["n_support"] == 2
+    assert "a - b" in row["statistic"] and "on e1" in row["statistic"]               # the best one for 'any'
+    assert verdict(claim("better", require="majority", **base), *data)["verdict"] == "inconclusive"  # 2 of 4
+
+
+def test_pooled_envs_give_one_comparison_per_baseline():
+    scores = {("a", "g1"): HIGH, ("b", "g1"): LOW, ("a", "g2"): [x + 5 for x in HIGH], ("b", "g2"): [x + 5 for x in LOW]}
+    row = verdict(claim("better", envs="all", pool_envs=True, metric="final_hns"), *make_data(scores, metric="final_hns"))
+    assert row["verdict"] == "reproduced" and row["n_comparisons"] == 1
+    assert row["estimate"] == pytest.approx(1.0) and "over 2 env(s) (g1, g2)" in row["statistic"]
+
+
+def test_too_few_seeds_is_inconclusive_but_reports_the_statistic():
+    row = verdict(claim("better"), *make_data({("a", "e1"): HIGH[:2], ("b", "e1"): LOW[:2]}))
+    assert row["verdict"] == "inconclusive" and row["evidence"] == "reproduced"
+    assert row["reason"].startswith("too few seeds: 2 < 3")
+    assert np.isfinite(row["estimate"]) and row["statistic"].startswith("a - b = ")
+
+
+def test_diverged_runs_do_not_count_as_seeds():
+    per_run, runs = make_data({("a", "e1"): HIGH[:2], ("b", "e1"): LOW}, diverged={("a", "e1"): [10, 20, 30]})
+    row = verdict(claim("better"), per_run, runs)
+    assert row["verdict"] == "inconclusive" and "2 < 3 completed runs of 'a' on 'e1' (3 diverged)" in row["reason"]
+
+
+def test_below_paper_scale_is_inconclusive_but_reports_the_statistic():
+    row = verdict(claim("better"), *make_data({("a", "e1"): HIGH, ("b", "e1"): LOW}, below=True))
+    assert row["verdict"] == "inconclusive" and row["evidence"] == "reproduced"
+    assert "below paper scale: total_steps 1000 < paper 100000" in row["reason"]
+    assert row["low"] > 0.5
+
+
+def test_missing_data_is_inconclusive_and_named():
+    per_run, runs = make_data({("a", "e1"): HIGH, ("b", "e1"): LOW})
+    row = verdict(claim("better", envs=["e1", "e2"]), per_run, runs)
+    assert row["verdict"] == "inconclusive" and row["reason"].startswith("missing data:")
+    assert "'a'" in row["reason"] and "'e2'" in row["reason"] and "'exp'" in row["reason"]
+    assert row["n_comparisons"] == 1  # the comparison on e1 is still reported
+    row = verdict(claim("better", than=["zz"]), per_run, runs)
+    assert row["reason"].startswith("missing data: no runs of algo 'zz' on env 'e1'") and row["statistic"] == "--"
+    row = verdict(claim("better", metric="final_nope"), per_run, runs)
+    assert row["reason"].startswith("missing data: no 'final_nope' scores of algo 'a' on env 'e1'")
+    for test in C.TESTS:
+        row = verdict(claim(test), None, None)
+        assert row["verdict"] == "inconclusive" and row["reason"].startswith("missing data:"), test
+
+
+def test_intervals_repeat_for_a_seed_and_change_with_it():
+    data = make_data({("a", "e1"): NOISY, ("b", "e1"): [0.9, 0.2, 0.5, 1.2, 0.1]})
+    first, again, other = (verdict(claim("better"), *data, seed=s) for s in (7, 7, 8))
+    assert (first["low"], first["high"]) == (again["low"], again["high"])
+    assert (first["low"], first["high"]) != (other["low"], other["high"])
+    assert first["bootstrap_seed"] == 7 and first["bootstrap_reps"] == 500
+
+
+def test_bootstrap_is_stratified():
+    rng = np.random.default_rng(0)
+    # one stratum of constant values: every resample has the same mean
+    reps = C.bootstrap_means([np.full(4, 2.0), np.array([0.0, 1.0])], rng, 200)
+    assert reps.min() >= 1.0 and reps.max() <= 1.5
+
+
+GOOD = {"id": "x", "paper": "mirl", "source": "paper", "statement": "s", "test": "better",
+        "data": {"experiment": "exp", "metric": "final_eval_return", "envs": ["e"], "algo": "a", "than": ["b"]}}
+
+
+@pytest.mark.parametrize("change, field, allowed", [
+    ({"test": "bigger"}, "'test'", "allowed: better, not_worse"),
+    ({"paper": "dqn"}, "'paper'", "allowed: mirl, epmd"),
+    ({"statement": None}, "'statement'", "missing"),
+    ({"data": {**GOOD["data"], "envs": "e"}}, "'data.envs'", "list"),
+    ({"data": {**GOOD["data"], "than": "b"}}, "'data.than'", "list"),
+    ({"min_seeds": "three"}, "'min_seeds'", "int"),
+    ({"margin": -1}, "'margin'", ">= 0"),
+    ({"colour": "red"}, "'colour'", "unknown key"),
+    ({"data": {**GOOD["data"], "algoz": "a"}}, "'data.algoz'", "unknown key"),
+    ({"source": "my blog"}, "'source'", "seed report 000"),
+    ({"test": "not_worse"}, "'margin'", "relative_margin"),
+    ({"test": "above"}, "'data.algos'", "missing"),
+    ({"require": "most"}, "'require'", "majority"),
+    ({"threshold": 1}, "'threshold'", "above and below")])
+def test_broken_claims_file_names_entry_and_field(tmp_path, change, field, allowed):
+    bad = {**GOOD, "id": "broken-one", **change}
+    bad = {k: v for k, v in bad.items() if v is not None}
+    path = tmp_path / "claims.yaml"
+    path.write_text(yaml.safe_dump([GOOD, bad]))
+    with pytest.raises(C.ClaimsError) as err:
+        C.load_claims(path)
+    message = str(err.value)
+    assert "claim #1 ('broken-one')" in message and f"field {field}" in message and allowed in message, message
+
+
+def test_broken_claims_file_duplicates_and_shape(tmp_path):
+    path = tmp_path / "claims.yaml"
+    path.write_text(yaml.safe_dump([GOOD, GOOD]))
+    with pytest.raises(C.ClaimsError, match=r"claim #1 \('x'\): field 'id': duplicate id, already used by claim #0"):
+        C.load_claims(path)
+    path.write_text(yaml.safe_dump({"claims": [GOOD]}))
+    with pytest.raises(C.ClaimsError, match="list of claims"):
+        C.load_claims(path)
+    path.write_text(yaml.safe_dump([GOOD, "just text"]))
+    with pytest.raises(C.ClaimsError, match="claim #1: must be a mapping"):
+        C.load_claims(path)
+    with pytest.raises(C.ClaimsError, match="does not exist"):
+        C.load_claims(tmp_path / "none.yaml")
+
+
+def test_project_claims_match_the_config():
+    claims = C.load_claims(REPO / "config/claims.yaml")
+    config = load_config(REPO / "config/config.yaml")
+    assert len(claims) >= 12 and {c.paper for c in claims} == {"mirl", "epmd"}
+    metrics = {f"{p}_{m}" for p in ("final", "mean") for m in FINAL_METRICS} | {"final_hns"}
+    for c in claims:
+        exp = config["experiments"].get(c.experiment)
+        assert exp is not None, f"{c.id}: unknown experiment {c.experiment}"
+        assert exp["paper"] == c.paper, c.id
+        assert set(c.all_algos) <= set(exp["algorithms"]), f"{c.id}: {set(c.all_algos) - set(exp['algorithms'])}"
+        assert c.envs == C.ALL_ENVS or set(c.envs) <= set(exp["envs"]), f"{c.id}: {c.envs}"
+        assert c.metric is None or c.metric in metrics, f"{c.id}: {c.metric}"
+
+
+def test_evaluate_all_without_an_aggregate_dir(tmp_path):
+    claims = [claim("better"), C.parse_claim({**GOOD, "id": "e", "paper": "epmd"}, 1)]
+    table = C.evaluate_all(claims, {"mirl": tmp_path / "nothing"}, ANALYSIS)
+    assert list(table.id) == ["c-better", "e"] and set(table.verdict) == {"inconclusive"}
+    assert all(r.startswith("missing data: no aggregate results for paper") for r in table.reason)
+
+
+def test_claims_tex_escapes_and_summarises():
+    per_run, runs = make_data({("a", "e1"): HIGH, ("b_x", "e1"): LOW})
+    row = verdict(claim("better", than=["b_x"]), per_run, runs)
+    text = C.claims_tex(pd.DataFrame([row]))
+    assert "\\newcommand{\\ClaimsTable}" in text and "\\begin{longtable}" in text
+    assert "\\newcommand{\\ClaimsSummary}{1 reproduced, 0 not reproduced, 0 inconclusive}" in text
+    assert "b\\_x" in text and "b_x" not in text.replace("b\\_x", "")
+    assert C.tex("a^b {c} ~ \\d 50% #1 $x & y") == \
+        "a\\textasciicircum{}b \\{c\\} \\textasciitilde{} \\textbackslash{}d 50\\% \\#1 \\$x \\& y"
+
+
+@pytest.mark.skipif(not (SMOKE / "mirl" / "runs.csv").exists(), reason="no smoke aggregate results in results/aggregate")
+def test_cli_on_the_smoke_results(tmp_path):
+    import json
+
+    out, tex = tmp_path / "claims.csv", tmp_path / "claims.tex"
+    rc = C.main(["--claims", str(REPO / "config/claims.yaml"), "--aggregate", str(SMOKE),
+                 "--analysis", json.dumps({**ANALYSIS, "final_window": {"tabular": 10, "continuous": 3,
+                                                                       "algorithmic": 3, "atari": 2}}),
+                 "--human-scores", str(REPO / "report/data/atari_human_random.csv"),
+                 "--output", str(out), "--tex", str(tex)])
+    assert rc == 0
+    table = pd.read_csv(out)
+    assert len(table) == len(C.load_claims(REPO / "config/claims.yaml")) and table.id.is_unique
+    assert set(table.verdict) <= set(C.VERDICTS)
+    runs = pd.concat([pd.read_csv(SMOKE / p / "runs.csv") for p in ("mirl", "epmd") if (SMOKE / p / "runs.csv").exists()])
+    if runs.below_paper_scale.all():
+        assert set(table.verdict) == {"inconclusive"}
+    assert "\\ClaimsTable" in tex.read_text() and "\\ClaimsSummary" in tex.read_text()
+
+
+def test_cli_rejects_a_broken_file(tmp_path, capsys):
+    path = tmp_path / "claims.yaml"
+    path.write_text(yaml.safe_dump([{**GOOD, "test": "bigger"}]))
+    rc = C.main(["--claims", str(path), "--aggregate", str(tmp_path), "--analysis", "{}", "--output", str(tmp_path / "o.csv")])
+    assert rc == 2 and "claim #0 ('x'): field 'test'" in capsys.readouterr().err
