@@ -84,6 +84,9 @@ from rlrepro.deep_q import (
 )
 from rlrepro.envs.atari import check_game
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_continuous import StopAtEvaluation, TrainingOver  # noqa: E402 (the same clock as the continuous benchmark)
+
 try:
     import stable_baselines3 as sb3
     from stable_baselines3.common.env_util import make_atari_env
@@ -141,22 +144,6 @@ class VecStepClock(VecEnvWrapper):
 
     def reset(self):
         return self.venv.reset()
-
-
-class TrainingOver(Exception):
-    """Raised by :class:`StopAtEvaluation` to end our ``train`` before its evaluation."""
-
-
-class StopAtEvaluation(gym.Wrapper):
-    """Evaluation environment for ``train``: its first reset stops the clock and ends the run."""
-
-    def __init__(self, env: gym.Env):
-        super().__init__(env)
-        self.stopped = None
-
-    def reset(self, **kwargs):
-        self.stopped = time.perf_counter()
-        raise TrainingOver
 
 
 def n_params(module: torch.nn.Module) -> int:

@@ -47,3 +47,16 @@ def smoke_workflow(tmp_path_factory) -> Path:
                             cwd=work, capture_output=True, text=True, env=activated_env())
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return work
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One intra-op thread: on a 2-core machine with anything else running, two OpenMP threads make each
+    update ~100x slower (measured: 3 ms -> 280 ms per SAC update). Restores torch's global settings."""
+    import torch
+
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(deterministic)

@@ -32,15 +32,7 @@ LOSS_COLUMNS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One intra-op thread: on a 2-core machine with anything else running, two OpenMP threads make each
-    update ~100x slower (measured: 3 ms -> 280 ms per SAC update). Restores torch's global settings."""
-    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(deterministic)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 
 
 @pytest.fixture

@@ -24,12 +24,7 @@ ROW_COLUMNS = {"step", "train_return", "train_episodes", "loss", "q_mean", "upda
                "eval_return_std"}
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 
 
 def spec(agent="DQN", env="BreakoutNoFrameskip-v4", seed=0, cfg=None, **budget):

@@ -17,12 +17,7 @@ ROW_COLUMNS = {"step", "env_steps", "updates", "train_return", "train_solve_rate
 SMALL = {"hidden_size": 16, "inputs_per_batch": 4, "samples_per_input": 3}
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 
 
 def run(algo="REPMD", task="Copy", seed=0, cfg=None, env_kwargs=None, **budget):
