@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from rlrepro import losses
+from rlrepro.runstore import cpu_copy
 from rlrepro.tabular import Diverged  # one exception for every training loop
 
 ENVS = ("Pendulum-v1", "HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Ant-v5", "Humanoid-v5")
@@ -246,7 +247,7 @@ class Agent:
         out = {"updates": self.updates}
         for name, value in vars(self).items():
             if isinstance(value, (nn.Module, torch.optim.Optimizer)):
-                out[name] = _to_cpu(value.state_dict())
+                out[name] = cpu_copy(value.state_dict())
             elif isinstance(value, torch.Tensor):
                 out[name] = value.detach().cpu().clone()
         return out
@@ -259,16 +260,6 @@ class Agent:
             elif isinstance(value, torch.Tensor):
                 with torch.no_grad():
                     value.copy_(state[name])
-
-
-def _to_cpu(obj):
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().cpu().clone()
-    if isinstance(obj, dict):
-        return {k: _to_cpu(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_to_cpu(v) for v in obj]
-    return obj
 
 
 class DDPG(Agent):

@@ -32,6 +32,7 @@ from torch import nn
 from rlrepro.envs.atari import make_atari_env
 from rlrepro.losses import q_regression_loss, td_target
 from rlrepro.replay import FrameReplay
+from rlrepro.runstore import cpu_copy
 from rlrepro.soft import beta_update, prior_update, soft_logits, soft_policy, soft_value
 from rlrepro.tabular import Diverged
 
@@ -215,8 +216,8 @@ class DQN:
         return {}
 
     def state_dict(self) -> dict:
-        return {"q": _to_cpu(self.q.state_dict()), "target": _to_cpu(self.target.state_dict()),
-                "optimizer": _to_cpu(self.optimizer.state_dict()), "rho": self.rho.copy(), "beta": self.beta,
+        return {"q": cpu_copy(self.q.state_dict()), "target": cpu_copy(self.target.state_dict()),
+                "optimizer": cpu_copy(self.optimizer.state_dict()), "rho": self.rho.copy(), "beta": self.beta,
                 "updates": self.updates}
 
     def load_state_dict(self, state: dict) -> None:
@@ -263,16 +264,6 @@ class DeepMIRL(DeepSoftQ):
     def diagnostics(self):
         entropy = -float(np.sum(self.rho * self.log_rho))
         return {**super().diagnostics(), "prior_entropy": entropy, "prior_max": float(self.rho.max())}
-
-
-def _to_cpu(obj):
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().cpu().clone()
-    if isinstance(obj, dict):
-        return {k: _to_cpu(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_to_cpu(v) for v in obj]
-    return obj
 
 
 AGENTS: dict[str, type[DQN]] = {"DQN": DQN, "DeepSoftQ": DeepSoftQ, "DeepMIRL": DeepMIRL}

@@ -300,7 +300,9 @@ def robust_statistics(aggregate_dir: Path, analysis: dict, human_scores: pd.Data
     """Every experiment of every paper under ``aggregate_dir`` (``<paper>/{tidy.csv.gz, runs.csv}``)."""
     from rlrepro.aggregate import final_scores, human_normalised
 
-    reps, seed, confidence = analysis["bootstrap_reps"], analysis["bootstrap_seed"], analysis["confidence"]
+    # rliable's probability of improvement and profiles cost ~100x a mean per resample: their own count
+    reps = analysis.get("robust_bootstrap_reps", analysis["bootstrap_reps"])
+    seed, confidence = analysis["bootstrap_seed"], analysis["confidence"]
     robust, profiles, summaries = [], [], []
     for paper_dir in sorted(p.parent for p in Path(aggregate_dir).glob("*/runs.csv")):
         runs = pd.read_csv(paper_dir / "runs.csv")

@@ -66,6 +66,17 @@ def metrics_to_csv(rows: list[dict]) -> bytes:
     return buf.getvalue().encode()
 
 
+def cpu_copy(obj):
+    """A checkpointable copy of a (nested dict/list of) state: tensors detached, moved to the CPU and cloned."""
+    if hasattr(obj, "detach"):  # a torch tensor (checked by duck type: tabular runs never import torch)
+        return obj.detach().cpu().clone()
+    if isinstance(obj, dict):
+        return {k: cpu_copy(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [cpu_copy(v) for v in obj]
+    return obj
+
+
 def save_checkpoint(run_dir: Path, state) -> None:
     write_atomic(Path(run_dir) / CHECKPOINT, pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
 
