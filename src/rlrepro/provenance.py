@@ -239,14 +239,14 @@ def provenance_tex(runs_by_paper: dict[str, pd.DataFrame | None], config_hash: s
            macro("RunsBelowScale", f"{total['below']} of {total['runs']}")]
 
     body = [r"\paragraph{Code and configuration.}\leavevmode" + "\n" + _itemize([
-        r"package \texttt{rlrepro} " + text_tex(package_version) + r", commit \texttt{" + text_tex(commit) + "}",
+        r"package \texttt{rlrepro} " + text_tex(package_version) + r", commit \texttt{" + text_tex(short_commit(commit)) + "}",
         r"configuration hash \texttt{" + text_tex(config_hash) + "} (SHA-256 of the resolved Snakemake configuration "
         "as JSON with sorted keys, first 12 hex digits)",
         f"configuration scale: {text_tex(scales)}; {total['below']} of {total['runs']} runs are below paper scale"])]
     if present:
         commits = distinct_values(_column(runs, "git_commit"))
         if len(commits) > 1:
-            body.append("The runs come from several commits:\n" + _itemize([rf"\texttt{{{text_tex(c)}}}" for c in commits]))
+            body.append("The runs come from several commits:\n" + _itemize([rf"\texttt{{{text_tex(short_commit(c))}}}" for c in commits]))
         body.append(r"\paragraph{Software.} Package versions recorded by the runs:" + "\n" + _itemize(_counted(runs, "versions")))
         body.append(r"\paragraph{Hardware.} Processors (host):" + "\n"
                     + _itemize(_counted(runs.assign(_host=_hosts(runs)), "_host"))
