@@ -12,7 +12,6 @@ from rlrepro.aggregate import FINAL_METRICS
 from rlrepro.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
-SMOKE = REPO / "results" / "aggregate"
 ANALYSIS = {"bootstrap_reps": 500, "bootstrap_seed": 0, "confidence": 0.95, "final_window": 3}
 
 
@@ -295,12 +294,13 @@ def test_claims_tex_escapes_and_summarises():
         "a\\textasciicircum{}b \\{c\\} \\textasciitilde{} \\textbackslash{}d 50\\% \\#1 \\$x \\& y"
 
 
-@pytest.mark.skipif(not (SMOKE / "mirl" / "runs.csv").exists(), reason="no smoke aggregate results in results/aggregate")
-def test_cli_on_the_smoke_results(tmp_path):
+def test_cli_on_the_smoke_results(tmp_path, smoke_workflow):
     import json
 
+    smoke = smoke_workflow / "results" / "aggregate"
+
     out, tex = tmp_path / "claims.csv", tmp_path / "claims.tex"
-    rc = C.main(["--claims", str(REPO / "config/claims.yaml"), "--aggregate", str(SMOKE),
+    rc = C.main(["--claims", str(REPO / "config/claims.yaml"), "--aggregate", str(smoke),
                  "--analysis", json.dumps({**ANALYSIS, "final_window": {"tabular": 10, "continuous": 3,
                                                                        "algorithmic": 3, "atari": 2}}),
                  "--human-scores", str(REPO / "report/data/atari_human_random.csv"),
@@ -309,9 +309,8 @@ def test_cli_on_the_smoke_results(tmp_path):
     table = pd.read_csv(out)
     assert len(table) == len(C.load_claims(REPO / "config/claims.yaml")) and table.id.is_unique
     assert set(table.verdict) <= set(C.VERDICTS)
-    runs = pd.concat([pd.read_csv(SMOKE / p / "runs.csv") for p in ("mirl", "epmd") if (SMOKE / p / "runs.csv").exists()])
-    if runs.below_paper_scale.all():
-        assert set(table.verdict) == {"inconclusive"}
+    runs = pd.concat([pd.read_csv(smoke / p / "runs.csv") for p in ("mirl", "epmd")])
+    assert runs.below_paper_scale.all() and set(table.verdict) == {"inconclusive"}
     assert "\\ClaimsTable" in tex.read_text() and "\\ClaimsSummary" in tex.read_text()
 
 

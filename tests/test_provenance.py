@@ -18,7 +18,6 @@ from rlrepro.aggregate import BUDGET_COLUMNS
 from rlrepro.config import KINDS, REPO_ROOT, load_config
 
 OPEN_PARAMETERS = REPO_ROOT / "config" / "open_parameters.yaml"
-SMOKE_AGGREGATE = REPO_ROOT / "results" / "aggregate"
 MACROS = ("ProvenanceAppendix", "ReportVersion", "ReportCommit", "ReportConfigHash", "ReportScale", "RunsBelowScale",
           "OpenParametersMirl", "OpenParametersEpmd")
 
@@ -209,23 +208,20 @@ def test_field_docs_match_the_dataclasses():
 # ------------------------------------------------------------------------------------------- CLI
 
 @pytest.fixture(scope="module")
-def generated(tmp_path_factory) -> Path:
-    if not (SMOKE_AGGREGATE / "mirl" / "runs.csv").exists():
-        pytest.skip("no smoke results (results/aggregate/mirl/runs.csv)")
+def generated(tmp_path_factory, smoke_workflow) -> Path:
+    smoke_aggregate = smoke_workflow / "results" / "aggregate"
     out = tmp_path_factory.mktemp("provenance") / "provenance.tex"
     config = load_config(REPO_ROOT / "config" / "config.yaml")
-    assert pv.main(["--aggregate", str(SMOKE_AGGREGATE), "--config-json", json.dumps(config),
+    assert pv.main(["--aggregate", str(smoke_aggregate), "--config-json", json.dumps(config),
                     "--open-parameters", str(OPEN_PARAMETERS), "--output", str(out)]) == 0
     return out
 
 
-def test_cli_writes_every_macro(generated):
+def test_cli_writes_every_macro(generated, smoke_workflow):
     text = generated.read_text()
     experiments = set()
     for paper in ("mirl", "epmd"):
-        path = SMOKE_AGGREGATE / paper / "runs.csv"
-        if path.exists():
-            experiments |= set(pd.read_csv(path).experiment)
+        experiments |= set(pd.read_csv(smoke_workflow / "results" / "aggregate" / paper / "runs.csv").experiment)
     for name in (*MACROS, *(f"Hyperparameters{pv.camel(e)}" for e in experiments)):
         assert f"\\newcommand{{\\{name}}}" in text, name
 

@@ -162,10 +162,8 @@ def test_two_tasks_qualify_and_dropping_can_disqualify():
     assert f"{REPS} resamples, seed 0" in tex and "pooled over 2 tasks (Copy, Reverse) with 3 seeds" in tex
 
 
-def test_cli_on_smoke_aggregate(tmp_path):
-    aggregate = REPO / "results/aggregate"
-    if not (aggregate / "mirl/runs.csv").exists() or not (aggregate / "epmd/runs.csv").exists():
-        pytest.skip("no smoke aggregate in results/aggregate")
+def test_cli_on_smoke_aggregate(tmp_path, smoke_workflow):
+    aggregate = smoke_workflow / "results/aggregate"
     tex = tmp_path / "robust.tex"
     rc = robust.main(["--aggregate", str(aggregate), "--analysis", json.dumps(ANALYSIS),
                       "--human-scores", str(REPO / "report/data/atari_human_random.csv"),
