@@ -57,6 +57,10 @@ def test_schema_lists_exactly_the_dataclass_fields():
     assert set(schema["$defs"]["continuous_budget"]["properties"]) == {f for f in ContinuousBudget.__dataclass_fields__}
     assert set(schema["$defs"]["algorithmic_overrides"]["properties"]) == set(PolicyGradientConfig.field_names())
     assert set(schema["$defs"]["algorithmic_budget"]["properties"]) == {f for f in AlgorithmicBudget.__dataclass_fields__}
+    from rlrepro.deep_q import AtariBudget, DeepQConfig
+
+    assert set(schema["$defs"]["atari_overrides"]["properties"]) == set(DeepQConfig.field_names())
+    assert set(schema["$defs"]["atari_budget"]["properties"]) == {f for f in AtariBudget.__dataclass_fields__}
 
 
 def test_seed_outside_the_experiment_is_rejected(smoke_config):
