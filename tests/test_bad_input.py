@@ -6,7 +6,7 @@ import yaml
 
 from rlrepro import runstore
 from rlrepro.aggregate import main as aggregate_main
-from rlrepro.config import SCHEMA_PATH, ConfigError, merge, resolve_run, validate_config
+from rlrepro.config import SCHEMA_PATH, ConfigError, load_config, merge, resolve_run, validate_config
 from rlrepro.actor_critic import ActorCriticConfig, ContinuousBudget
 from rlrepro.repmd import AlgorithmicBudget, PolicyGradientConfig
 from rlrepro.tabular import Budget, TabularConfig
@@ -43,10 +43,64 @@ from conftest import REPO, activated_env, copy_workflow
      r"experiments.epmd_algorithmic.budget: eval_interval \(400\) must not exceed total_steps \(100\)"),
     ({"experiments": {"mirl_tabular": {"budget": {"eval_interval": 250}}}},
      r"experiments.mirl_tabular.budget: eval_interval \(250\) must be a multiple of log_interval \(100\)"),
+    ({"experiments": {"epmd_mujoco": {"agent_overrides_by_env": {"Ant-v5": {"pmac_entropy_coef": 0.05}}}}},
+     r"experiments.epmd_mujoco.agent_overrides_by_env.Ant-v5: not one of this experiment's envs \['Hopper-v5'\]"),
+    ({"experiments": {"epmd_mujoco": {"agent_overrides_by_env": {"Hopper-v5": {"reward_scale": 5}}}}},
+     r"experiments.epmd_mujoco.agent_overrides_by_env.Hopper-v5: Additional properties .*'reward_scale'.*allowed keys: actor_lr, autotune_entropy"),
+    ({"experiments": {"mirl_tabular": {"agent_overrides_by_env": {"corridor": {"epsilon": 2}}}}},
+     r"experiments.mirl_tabular.agent_overrides_by_env.corridor.epsilon: 2 is greater than the maximum of 1"),
+    # An experiment must not undo an ablation: pmac_nodetails sets mean_penalty 0.
+    ({"experiments": {"epmd_pendulum": {"agent_overrides": {"mean_penalty": 0.01}}}},
+     r"experiments.epmd_pendulum.agent_overrides.mean_penalty \(0.01\) conflicts with algorithms.pmac_nodetails.overrides.mean_penalty \(0.0\)"),
+    ({"experiments": {"mirl_tabular": {"agent_overrides_by_env": {"left_once": {"gamma": 0.9}}}}},
+     r"experiments.mirl_tabular.agent_overrides_by_env.left_once.gamma \(0.9\) conflicts with algorithms.ql.overrides.gamma \(0.99\)"),
+    ({"experiments": {"epmd_pendulum": {"agent_overrides": {"buffer_size": 32}}}},
+     r"algorithms.pmac in experiments.epmd_pendulum: buffer_size \(32\) must be at least batch_size \(64\) \(set at "
+     r"experiments.epmd_pendulum.agent_overrides.batch_size, experiments.epmd_pendulum.agent_overrides.buffer_size\)"),
+    ({"experiments": {"epmd_mujoco": {"agent_overrides_by_env": {"Hopper-v5": {"buffer_size": 32}}}}},
+     r"algorithms.pmac in experiments.epmd_mujoco on Hopper-v5: buffer_size \(32\) must be at least batch_size \(64\) \(set at "
+     r"experiments.epmd_mujoco.agent_overrides.batch_size, experiments.epmd_mujoco.agent_overrides_by_env.Hopper-v5.buffer_size\)"),
+    ({"experiments": {"mirl_atari": {"agent_overrides": {"buffer_size": 4}}}},
+     r"algorithms.dqn in experiments.mirl_atari: buffer_size \(4\) must be at least batch_size \(8\)"),
 ])
 def test_bad_config_names_the_key_and_what_is_allowed(smoke_config, patch, message):
     with pytest.raises(ConfigError, match=message):
         validate_config(merge(smoke_config, patch))
+
+
+@pytest.mark.parametrize("files", [("config.yaml",), ("config.yaml", "paper.yaml"), ("config.yaml", "smoke.yaml")])
+def test_shipped_configs_are_valid(files):
+    """No experiment of the shipped configs changes a field its algorithms set (nor any other problem)."""
+    validate_config(load_config(*(REPO / "config" / name for name in files)))
+
+
+def test_an_experiment_may_repeat_an_algorithms_value(smoke_config):
+    """Only a different value is a conflict: the same value changes nothing."""
+    config = merge(smoke_config, {"experiments": {"mirl_tabular": {"agent_overrides_by_env": {"corridor": {"epsilon": 0.1}}}},
+                                  "algorithms": {"ql": {"overrides": {"epsilon": 0.1}}}})
+    validate_config(config)
+    assert resolve_run(config, "mirl", "ql", "corridor", 0)["agent_config"]["epsilon"] == 0.1
+
+
+def test_agent_overrides_by_env_reach_the_runs_meta(smoke_config, tmp_path):
+    """The per-environment layer applies after the experiment's agent_overrides, on its environment only,
+    and the resolved agent_config in meta.json shows it."""
+    config = merge(smoke_config, {"experiments": {"mirl_tabular": {
+        "agent_overrides": {"epsilon": 0.2}, "agent_overrides_by_env": {"left_once": {"epsilon": 0.3, "beta_increment": 0.5}}}}})
+    validate_config(config)
+    corridor = resolve_run(config, "mirl", "ql", "corridor", 0)["agent_config"]
+    assert (corridor["epsilon"], corridor["beta_increment"]) == (0.2, TabularConfig().beta_increment)
+    assert TabularConfig().beta_increment != 0.5
+    meta = run(resolve_run(config, "mirl", "ql", "left_once", 0), tmp_path / "r", progress=False)
+    saved, _ = runstore.read_run(tmp_path / "r")
+    for agent_config in (meta["spec"]["agent_config"], saved["spec"]["agent_config"]):
+        assert (agent_config["epsilon"], agent_config["beta_increment"], agent_config["gamma"]) == (0.3, 0.5, 0.99)
+
+
+def test_continuous_buffer_smaller_than_a_batch_is_rejected():
+    with pytest.raises(ValueError, match=r"buffer_size \(100\) must be at least batch_size \(256\)"):
+        ActorCriticConfig(buffer_size=100)
+    ActorCriticConfig(buffer_size=256)
 
 
 def test_schema_lists_exactly_the_dataclass_fields():

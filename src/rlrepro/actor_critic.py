@@ -104,6 +104,8 @@ class ActorCriticConfig:
             raise ValueError(f"hidden_sizes must be a non-empty list of positive widths, got {self.hidden_sizes}")
         if self.updates_per_step < 1 or self.policy_delay < 1 or self.batch_size < 1:
             raise ValueError("updates_per_step, policy_delay and batch_size must be >= 1")
+        if self.buffer_size < self.batch_size:
+            raise ValueError(f"buffer_size ({self.buffer_size}) must be at least batch_size ({self.batch_size})")
 
     @classmethod
     def field_names(cls) -> list[str]:

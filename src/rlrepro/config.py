@@ -7,6 +7,7 @@ The same functions serve the Snakefile (which validates before building the DAG)
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
@@ -192,18 +193,24 @@ def _semantic_problems(config: dict) -> list[str]:
                 problems.append(f"experiments.{name}.algorithms[{i}]: {algo!r} is a {kind_of_agent(registry[algo]['agent'])} agent "
                                 f"({registry[algo]['agent']}); experiment kind {exp['kind']!r} runs: {', '.join(kind['agents'])}")
                 continue
-            try:
-                agent_config(config, exp, algo)
-            except (TypeError, ValueError) as err:
-                problems.append(f"algorithms.{algo} in experiments.{name}: {err}")
+            for env in [None, *(e for e in exp.get("agent_overrides_by_env", {}) if e in exp["envs"])]:
+                try:
+                    agent_config(config, exp, algo, env)
+                except ConfigError as err:
+                    problems.append(str(err))
             for env in exp["envs"]:
                 key = (exp["paper"], algo, env)
                 if key in owner:
                     problems.append(f"experiments.{name}: ({exp['paper']}, {algo}, {env}) is already run by experiment {owner[key]!r}")
                 owner[key] = name
-        for env in exp.get("budget_by_env", {}):
-            if env not in exp["envs"]:
-                problems.append(f"experiments.{name}.budget_by_env.{env}: not one of this experiment's envs {exp['envs']}")
+        for by_env in ("budget_by_env", "agent_overrides_by_env"):
+            for env in exp.get(by_env, {}):
+                if env not in exp["envs"]:
+                    problems.append(f"experiments.{name}.{by_env}.{env}: not one of this experiment's envs {exp['envs']}")
+        for env, overrides in exp.get("agent_overrides_by_env", {}).items():
+            unknown = sorted(set(overrides) - set(kind["config"].field_names()))
+            if unknown:
+                problems.append(f"experiments.{name}.agent_overrides_by_env.{env}: unknown keys {unknown}; allowed: {', '.join(kind['config'].field_names())}")
         for env in exp["envs"]:
             try:
                 kind["budget"](**budget_of(exp, env))
@@ -215,7 +222,7 @@ def _semantic_problems(config: dict) -> list[str]:
             for algo in algos:
                 if algo not in exp["algorithms"]:
                     problems.append(f"experiments.{name}.figures.{panel}: {algo!r} is not in this experiment's algorithms {exp['algorithms']}")
-    return problems
+    return list(dict.fromkeys(problems))  # a conflict of the experiment's agent_overrides is met once per environment
 
 
 def iter_runs(config: dict) -> Iterator[dict]:
@@ -240,11 +247,35 @@ def budget_of(exp: dict, env: str) -> dict:
     return {**exp["budget"], **exp.get("budget_by_env", {}).get(env, {})}
 
 
-def agent_config(config: dict, exp: dict, algo: str):
-    """The agent's config dataclass: defaults, then the algorithm's overrides, then the experiment's
-    ``agent_overrides`` (settings of a task family, such as network sizes, win)."""
-    overrides = {**config["algorithms"][algo].get("overrides", {}), **exp.get("agent_overrides", {})}
-    return KINDS[exp["kind"]]["config"](**overrides)
+def agent_config(config: dict, exp: dict, algo: str, env: str | None = None):
+    """The agent's config dataclass: defaults, then the algorithm's ``overrides``, then the experiment's
+    ``agent_overrides`` (settings of a task family, such as network sizes), then its
+    ``agent_overrides_by_env`` entry for ``env`` (settings of one task; the twin of ``budget_by_env``).
+
+    The experiment's layers may add fields but not change one the algorithm sets (that would undo an
+    ablation): such a conflict is a :class:`ConfigError` naming both keys. Without ``env`` the
+    per-environment layer is left out."""
+    name = next((n for n, e in config["experiments"].items() if e is exp), "<experiment>")
+    own = config["algorithms"][algo].get("overrides", {})
+    layers = [("agent_overrides", exp.get("agent_overrides", {}))]
+    if env is not None:
+        layers.append((f"agent_overrides_by_env.{env}", exp.get("agent_overrides_by_env", {}).get(env, {})))
+    overrides, source = dict(own), {key: f"algorithms.{algo}.overrides.{key}" for key in own}
+    for where, layer in layers:
+        for key, value in layer.items():
+            if key in own and own[key] != value:
+                raise ConfigError(f"experiments.{name}.{where}.{key} ({value!r}) conflicts with algorithms.{algo}.overrides.{key} "
+                                  f"({own[key]!r}): an experiment may not change what an algorithm sets; define another "
+                                  f"algorithm or drop one of the two keys")
+            source[key] = f"experiments.{name}.{where}.{key}"
+        overrides.update(layer)
+    try:
+        return KINDS[exp["kind"]]["config"](**overrides)
+    except (TypeError, ValueError) as err:
+        named = [where for key, where in source.items() if re.search(rf"\b{key}\b", str(err))]
+        on = f" on {env}" if env is not None else ""
+        raise ConfigError(f"algorithms.{algo} in experiments.{name}{on}: {err}"
+                          + (f" (set at {', '.join(named)})" if named else "")) from err
 
 
 def scale_report(kind: str, budget: dict, seeds: int, env: str | None = None) -> list[str]:
@@ -271,7 +302,7 @@ def resolve_run(config: dict, paper: str, algo: str, env: str, seed: int) -> dic
         "algo": algo,
         "label": entry["label"],
         "agent": entry["agent"],
-        "agent_config": asdict(agent_config(config, exp, algo)),
+        "agent_config": asdict(agent_config(config, exp, algo, env)),
         "env": env,
         "seed": seed,
         "budget": asdict(budget),
