@@ -203,7 +203,7 @@ def play(policy: RNNPolicy, envs: list[AlgorithmicEnv], first_observations: list
     runs on all envs at once, one step at a time.
     """
     n = len(envs)
-    horizon = max(env.time_limit for env in envs)
+    horizon = max(env.max_episode_steps for env in envs)
     observations = torch.zeros(horizon, n * attempts, dtype=torch.long)
     actions = torch.zeros(horizon, n * attempts, 3, dtype=torch.long)
     lengths, returns, solved = [0] * (n * attempts), [0.0] * (n * attempts), [False] * (n * attempts)
@@ -224,7 +224,7 @@ def play(policy: RNNPolicy, envs: list[AlgorithmicEnv], first_observations: list
             returns[k] += reward
             t[j] += 1
             if terminated or truncated:
-                lengths[k], solved[k] = t[j], info["n_written"] == info["target_length"]
+                lengths[k], solved[k] = t[j], info["solved"]
                 attempt[j] += 1
                 if attempt[j] < attempts:
                     obs[j], t[j] = envs[j].reset(options={"repeat_input": True})[0], 0
