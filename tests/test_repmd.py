@@ -1,4 +1,4 @@
-"""REPMD, MENT and UREX on the algorithmic tasks: the pure losses by hand, the policy's bookkeeping,
+"""REPMD, MENT (and its per-step entropy variant) and UREX on the algorithmic tasks: the pure losses by hand, the policy's bookkeeping,
 every agent on every task, determinism, checkpoint/resume, divergence, and REPMD learning Copy."""
 
 import copy
@@ -89,6 +89,35 @@ def test_entropy_regularised_pg_loss_by_hand():
     loss.backward()
     torch.testing.assert_close(log_probs.grad, -torch.tensor(advantage) / 6)
     torch.testing.assert_close(entropy.grad, torch.full((2, 3), -0.1 / 6))
+
+
+def test_ment_loss_puts_the_sequence_entropy_term_in_the_return_by_hand():
+    """R_k = r_k - tau log pi(rho_k), tau = 0.5: input 0 -> (2, 0.5, 1), mean 7/6; input 1 -> (4, 2.25, -0.5),
+    mean 23/12; the loss is -mean_k (R_k - mean R) log pi_k, with no gradient through R."""
+    log_probs = LOG_PROBS.clone().requires_grad_()
+    loss = losses.ment_loss(RETURNS, log_probs, tau=0.5)
+    advantage = torch.tensor([[5 / 6, -4 / 6, -1 / 6], [25 / 12, 4 / 12, -29 / 12]])
+    # input 0: -(5/6)(-2) - (-4/6)(-1) - (-1/6)(-3) = 1/2; input 1: 100/12 + 2/12 - 29/12 = 73/12
+    torch.testing.assert_close(loss, torch.tensor((0.5 + 73 / 12) / 6))
+    loss.backward()
+    torch.testing.assert_close(log_probs.grad, -advantage / 6)
+    # tau = 0 is REINFORCE with the per-input mean baseline.
+    torch.testing.assert_close(losses.ment_loss(RETURNS, LOG_PROBS, tau=0.0),
+                               losses.reinforce_loss(RETURNS, LOG_PROBS, RETURNS.mean(-1, keepdim=True)))
+
+
+def test_ment_agents_use_their_own_losses():
+    """MENT's loss is ment_loss (the entropies do not enter); MENTStepEntropy's is the per-step bonus."""
+    cfg = repmd.PolicyGradientConfig(entropy_coef=0.5, **SMALL)
+    entropy = torch.tensor([[1.0, 2.0, 3.0], [0.0, 0.5, 0.5]])
+    env = repmd.make_env("Copy")
+    ment = repmd.make_agent("MENT", env, cfg)
+    step = repmd.make_agent("MENTStepEntropy", env, cfg)
+    torch.testing.assert_close(ment.loss(RETURNS, LOG_PROBS, entropy), losses.ment_loss(RETURNS, LOG_PROBS, 0.5))
+    torch.testing.assert_close(ment.loss(RETURNS, LOG_PROBS, entropy), ment.loss(RETURNS, LOG_PROBS, entropy * 0))
+    baseline = RETURNS.mean(-1, keepdim=True)
+    torch.testing.assert_close(step.loss(RETURNS, LOG_PROBS, entropy),
+                               losses.entropy_regularised_pg_loss(RETURNS, LOG_PROBS, entropy, 0.5, baseline))
 
 
 def test_urex_weights_by_hand():

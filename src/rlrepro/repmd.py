@@ -5,13 +5,14 @@ each input and fits pi_theta to a target built from their returns. The agents sh
 the sampling, the curriculum, evaluation and checkpoints, and differ only in their loss (all in
 :mod:`rlrepro.losses`; r_k the returns and log pi_k the log-probabilities of an input's K samples):
 
-=====  ===========================================================================================
-agent  loss per input
-=====  ===========================================================================================
-REPMD  -sum_k w_k log pi_k,  w = softmax((r - tau' log pi) / (tau + tau'))       (seed eqs. 3, 4, 6)
-MENT   -mean_k (r_k - mean_j r_j) log pi_k - tau H           (REINFORCE with an entropy bonus)
-UREX   -mean_k (r_k - mean_j r_j) log pi_k - tau sum_k u_k log pi_k,  u = softmax(r / tau - log pi)
-=====  ===========================================================================================
+===============  ===================================================================================
+agent            loss per input
+===============  ===================================================================================
+REPMD            -sum_k w_k log pi_k,  w = softmax((r - tau' log pi) / (tau + tau'))  (seed eqs. 3, 4, 6)
+MENT             -mean_k (R_k - mean_j R_j) log pi_k,  R = r - tau log pi   (UREX paper's MENT)
+UREX             -mean_k (r_k - mean_j r_j) log pi_k - tau sum_k u_k log pi_k,  u = softmax(r / tau - log pi)
+MENTStepEntropy  -mean_k (r_k - mean_j r_j) log pi_k - tau H   (a per-step entropy bonus; a variant)
+===============  ===================================================================================
 
 Conventions:
 
@@ -25,9 +26,13 @@ Conventions:
   True})`` between attempts); the copies step together, so the policy runs on a batch. One gradient
   step per batch, so the policy that sampled is the pi_bar of the mirror-descent step.
 * Curriculum: each input counts once, with the mean shortfall (return - target length) of its K
-  samples. The classic suite counted every episode; the env's rule, every shortfall in the window
-  above -1, then asks that the sampling policy solves most samples of each of the last
-  ``curriculum_window`` inputs (the best of K would promote on lucky samples).
+  samples, a deviation from the classic suite, which counts every episode: counted one by one, the
+  K samples of one or two inputs would fill a window of 10 (several promotions per batch, all judged
+  on inputs drawn before the first). The env's rule, every entry of a full window (10 inputs; 50 on
+  Reverse and RepeatCopy) at least the threshold, then reads: a failed sample's shortfall is at most
+  -1.5, so with threshold -1 the mean allows failures in up to 2/3 of an input's samples (fewer the
+  more each failure falls short); with -0.1 (Reverse, RepeatCopy) and K <= 15 every sample of every
+  input in the window must be perfect.
 * Budget: environment steps summed over all sampled trajectories (evaluation not counted). Rows are
   labelled with multiples of ``eval_interval`` (aligned across runs) and written at the first batch
   boundary at or after them; ``env_steps`` has the exact count.
@@ -72,7 +77,8 @@ class PolicyGradientConfig:
     tau_prime: float = 0.01
     """REPMD's tau', the weight of the entropy bonus in seed eq. 3 (ours; open in the paper)."""
     entropy_coef: float = 0.01
-    """MENT's tau, the weight of the entropy bonus (ours)."""
+    """MENT's tau, the weight of the trajectory entropy: of -tau log pi(rho) in each return (MENT), or
+    of the summed per-step entropies (MENTStepEntropy) (ours)."""
     urex_tau: float = 0.1
     """UREX's tau, the temperature and weight of its exploration term (ours)."""
     grad_clip: float = 10.0
@@ -306,7 +312,16 @@ class REPMD(Agent):
 
 
 class MENT(Agent):
-    """REINFORCE with an entropy bonus and a per-input mean-return baseline."""
+    """MENT as Nachum et al. (2017) define it: REINFORCE on r - tau log pi(rho), the sequence-level
+    entropy term in each sample's return, with a per-input mean baseline (``losses.ment_loss``)."""
+
+    def loss(self, returns, log_probs, entropy):
+        return losses.ment_loss(returns, log_probs, self.cfg.entropy_coef)
+
+
+class MENTStepEntropy(Agent):
+    """A weaker variant of MENT: REINFORCE with a per-input mean-return baseline plus a bonus on the
+    summed per-step entropies (``losses.entropy_regularised_pg_loss``); what MENT was here before."""
 
     def loss(self, returns, log_probs, entropy):
         baseline = returns.mean(-1, keepdim=True)
@@ -318,13 +333,12 @@ class UREX(Agent):
     tau times the projection onto softmax(r / tau)."""
 
     def loss(self, returns, log_probs, entropy):
-        baseline = returns.mean(-1, keepdim=True)
-        reinforce = losses.entropy_regularised_pg_loss(returns, log_probs, entropy, 0.0, baseline)
+        reinforce = losses.reinforce_loss(returns, log_probs, returns.mean(-1, keepdim=True))
         weights = losses.urex_weights(returns, log_probs, self.cfg.urex_tau)
         return reinforce + self.cfg.urex_tau * losses.reversed_kl_projection_loss(weights, log_probs)
 
 
-AGENTS: dict[str, type[Agent]] = {"REPMD": REPMD, "MENT": MENT, "UREX": UREX}
+AGENTS: dict[str, type[Agent]] = {"REPMD": REPMD, "MENT": MENT, "UREX": UREX, "MENTStepEntropy": MENTStepEntropy}
 
 
 def make_env(task: str) -> AlgorithmicEnv:
