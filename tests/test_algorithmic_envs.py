@@ -428,3 +428,24 @@ def test_repeat_input_needs_a_previous_episode_and_excludes_input_length():
         env.reset(options={"repeat_input": True, "input_length": 3})
     env.reset(options={"repeat_input": False, "input_length": 3})
     assert env.n_cols == 3
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_an_episode_is_perfect_or_falls_short_by_at_least_one_and_a_half(task):
+    """What the curriculum's thresholds rest on (and rlrepro.repmd's reading of them over K samples)."""
+    env = ENV_CLASSES[task](curriculum_window=10_000)
+    env.reset(seed=0)
+    env.action_space.seed(0)
+    for episode in range(300):
+        env.reset(options={"input_length": 1 + episode % 3})
+        # Mostly moves and correct writes, so that some episodes succeed and some time out.
+        while True:
+            move, write, symbol = env.action_space.sample()
+            if env.np_random.random() < 0.7 and env.n_written < len(env.target):
+                symbol = int(env.target[env.n_written])
+            _, _, terminated, truncated, info = env.step((move, write, symbol))
+            if terminated or truncated:
+                break
+    shortfalls = env.curriculum_state()["shortfalls"]
+    assert all(s == 0.0 or s <= -1.5 for s in shortfalls)
+    assert 0.0 in shortfalls and min(shortfalls) < -1.5

@@ -203,6 +203,19 @@ def test_each_input_counts_once_in_the_curriculum():
     assert all(s <= 0 for s in shortfalls)
 
 
+def test_promotion_over_the_mean_of_k_samples_reads_as_documented():
+    """A failed sample falls short by at least 1.5 (test_algorithmic_envs): with K = 10, threshold -1 lets 6
+    failures of -1.5 per input through and not 7; threshold -0.1 (Reverse, RepeatCopy) lets none through."""
+    samples = 10
+    for task, allowed in (("Copy", 6), ("ReversedAddition", 6), ("Reverse", 0), ("RepeatCopy", 0)):
+        for failures in (allowed, allowed + 1):
+            env = repmd.make_env(task)
+            start = env.min_length
+            for _ in range(env.curriculum_window):
+                env.record_shortfall(failures * -1.5 / samples)
+            assert env.min_length == start + (failures == allowed), (task, failures)
+
+
 # ------------------------------------------------------------------------------------- end to end
 
 @pytest.mark.parametrize("task", TASKS)

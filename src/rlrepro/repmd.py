@@ -31,7 +31,7 @@ Conventions:
   on inputs drawn before the first). The env's rule, every entry of a full window (10 inputs; 50 on
   Reverse and RepeatCopy) at least the threshold, then reads: a failed sample's shortfall is at most
   -1.5, so with threshold -1 the mean allows failures in up to 2/3 of an input's samples (fewer the
-  more each failure falls short); with -0.1 (Reverse, RepeatCopy) and K <= 15 every sample of every
+  more each failure falls short); with -0.1 (Reverse, RepeatCopy) and K < 15 every sample of every
   input in the window must be perfect.
 * Budget: environment steps summed over all sampled trajectories (evaluation not counted). Rows are
   labelled with multiples of ``eval_interval`` (aligned across runs) and written at the first batch
