@@ -203,6 +203,30 @@ def test_each_input_counts_once_in_the_curriculum():
     assert all(s <= 0 for s in shortfalls)
 
 
+def test_episode_counting_enters_every_sample():
+    agent, env, budget = run(cfg={**SMALL, "inputs_per_batch": 5, "curriculum_counting": "episode"}, total_steps=1,
+                             eval_interval=1, env_kwargs={"curriculum_window": 1000})
+    repmd.train(agent, env, budget, seed=0)
+    shortfalls = env.curriculum_state()["shortfalls"]
+    assert len(shortfalls) == 15 and all(s == 0 or s <= -1.5 for s in shortfalls)
+
+
+def test_record_curriculum_by_hand():
+    returns = torch.tensor([[2.0, 2.0, -0.5], [3.0, 3.0, 3.0]])  # targets of length 2 and 3
+    env = ENV_CLASSES["Copy"](curriculum_window=100)
+    repmd.record_curriculum(env, returns, [2, 3], "input_mean")
+    assert env.curriculum_state()["shortfalls"] == pytest.approx([-2.5 / 3, 0.0])
+    env = ENV_CLASSES["Copy"](curriculum_window=100)
+    repmd.record_curriculum(env, returns, [2, 3], "episode")
+    assert env.curriculum_state()["shortfalls"] == [0.0, 0.0, -2.5, 0.0, 0.0, 0.0]
+    # Entries stop at a promotion: the rest of the batch was drawn at the old length.
+    env = ENV_CLASSES["Copy"](curriculum_window=2)
+    repmd.record_curriculum(env, returns, [2, 3], "episode")
+    assert env.min_length == 3 and env.curriculum_state()["shortfalls"] == []
+    with pytest.raises(ValueError, match="curriculum_counting must be one of input_mean, episode, got 'inputs'"):
+        repmd.PolicyGradientConfig(curriculum_counting="inputs")
+
+
 def test_promotion_over_the_mean_of_k_samples_reads_as_documented():
     """A failed sample falls short by at least 1.5 (test_algorithmic_envs): with K = 10, threshold -1 lets 6
     failures of -1.5 per input through and not 7; threshold -0.1 (Reverse, RepeatCopy) lets none through."""

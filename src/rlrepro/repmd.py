@@ -25,14 +25,15 @@ Conventions:
   ``samples_per_input`` times in a row on its own copy of the env (``reset(options={"repeat_input":
   True})`` between attempts); the copies step together, so the policy runs on a batch. One gradient
   step per batch, so the policy that sampled is the pi_bar of the mirror-descent step.
-* Curriculum: each input counts once, with the mean shortfall (return - target length) of its K
-  samples, a deviation from the classic suite, which counts every episode: counted one by one, the
-  K samples of one or two inputs would fill a window of 10 (several promotions per batch, all judged
-  on inputs drawn before the first). The env's rule, every entry of a full window (10 inputs; 50 on
-  Reverse and RepeatCopy) at least the threshold, then reads: a failed sample's shortfall is at most
-  -1.5, so with threshold -1 the mean allows failures in up to 2/3 of an input's samples (fewer the
-  more each failure falls short); with -0.1 (Reverse, RepeatCopy) and K < 15 every sample of every
-  input in the window must be perfect.
+* Curriculum (``curriculum_counting``): the classic suite enters every episode's shortfall (return -
+  target length) in the window; with K samples per input that is ``"episode"`` here: the K samples
+  of one or two inputs fill a window of 10, and entries stop at the first promotion of a batch (the
+  rest were drawn at the old length). The default ``"input_mean"``, a deviation, enters each input
+  once, with the mean shortfall of its K samples. The env's rule, every entry of a full window (10;
+  50 on Reverse and RepeatCopy) at least the threshold, then reads: a failed sample's shortfall is at
+  most -1.5, so with threshold -1 the mean allows failures in up to 2/3 of an input's samples (fewer
+  the more each failure falls short); with -0.1 (Reverse, RepeatCopy) and K < 15 every sample of
+  every input in the window must be perfect, 10 times the classic 50 episodes when K = 10.
 * Budget: environment steps summed over all sampled trajectories (evaluation not counted). Rows are
   labelled with multiples of ``eval_interval`` (aligned across runs) and written at the first batch
   boundary at or after them; ``env_steps`` has the exact count.
@@ -53,6 +54,10 @@ from torch import nn
 from rlrepro import losses
 from rlrepro.envs.algorithmic import ENV_CLASSES, TASKS, AlgorithmicEnv
 from rlrepro.tabular import Diverged  # one exception for every training loop
+
+
+CURRICULUM_COUNTINGS = ("input_mean", "episode")
+"""Values of ``PolicyGradientConfig.curriculum_counting``."""
 
 
 @dataclass
@@ -83,6 +88,10 @@ class PolicyGradientConfig:
     """UREX's tau, the temperature and weight of its exploration term (ours)."""
     grad_clip: float = 10.0
     """Gradients are clipped to this global L2 norm (ours)."""
+    curriculum_counting: str = "input_mean"
+    """What enters the curriculum's window (see the module docstring): "input_mean", one entry per input,
+    the mean shortfall of its K samples (ours), or "episode", every sample's shortfall (the classic
+    suite's counting), stopping at a promotion within a batch."""
 
     def __post_init__(self):
         if self.hidden_size < 1 or self.inputs_per_batch < 1:
@@ -91,6 +100,9 @@ class PolicyGradientConfig:
             raise ValueError("samples_per_input must be >= 2: the weights and baselines compare an input's samples")
         if self.tau + self.tau_prime <= 0 or self.urex_tau <= 0:
             raise ValueError("need tau + tau_prime > 0 and urex_tau > 0")
+        if self.curriculum_counting not in CURRICULUM_COUNTINGS:
+            raise ValueError(f"curriculum_counting must be one of {', '.join(CURRICULUM_COUNTINGS)}, "
+                             f"got {self.curriculum_counting!r}")
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -398,6 +410,21 @@ class Window:
                 "entropy": self.entropy / self.batches if self.batches else nan}
 
 
+def record_curriculum(env: AlgorithmicEnv, returns: torch.Tensor, target_lengths: list[int], counting: str) -> None:
+    """Enter a batch's shortfalls ([n_inputs, K] returns) in ``env``'s curriculum, as ``counting`` says
+    (module docstring). The env counts the episodes that end on it; these ended on its copies."""
+    if counting == "input_mean":
+        for mean_return, target_length in zip(returns.mean(1).tolist(), target_lengths):
+            env.record_shortfall(mean_return - target_length)
+        return
+    length = env.min_length
+    for input_returns, target_length in zip(returns.tolist(), target_lengths):
+        for episode_return in input_returns:
+            env.record_shortfall(episode_return - target_length)
+            if env.min_length != length:  # the rest of the batch was drawn at the old length
+                return
+
+
 def train(
     agent: Agent,
     env: AlgorithmicEnv,
@@ -432,11 +459,8 @@ def train(
     try:
         while step < budget.total_steps:
             episodes, target_lengths = sample_batch(agent.policy, env, cfg.inputs_per_batch, cfg.samples_per_input)
-            # One curriculum entry per input, the mean shortfall of its K samples (module docstring).
-            # The env counts the episodes that end on it; these ended on its copies.
-            mean_returns = episodes.returns.view(-1, cfg.samples_per_input).mean(1).tolist()
-            for mean_return, target_length in zip(mean_returns, target_lengths):
-                env.record_shortfall(mean_return - target_length)
+            record_curriculum(env, episodes.returns.view(-1, cfg.samples_per_input), target_lengths,
+                              cfg.curriculum_counting)
             stats = agent.update(episodes)
             step += episodes.steps
             for quantity in ("loss", "grad_norm"):
