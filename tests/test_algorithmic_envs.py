@@ -17,7 +17,9 @@ from rlrepro.envs.algorithmic import (
     UP,
     CopyEnv,
     DuplicatedInputEnv,
+    RepeatCopyEnv,
     ReversedAddition3Env,
+    ReversedAdditionEnv,
     ReverseEnv,
 )
 
@@ -137,7 +139,10 @@ def test_scripted_policy_earns_maximum_return(task):
     env = ENV_CLASSES[task](curriculum_window=1000)
     for seed in range(10):
         rewards, terminated, truncated, info = run_episode(env, POLICIES[task], seed=seed)
-        assert terminated and not truncated
+        if task == "ReversedAddition3" and 3 * env.n_cols + len(env.target) - env.n_cols > env.time_limit:
+            assert truncated and not info["solved"]  # 4 columns and a carry: see the test below
+            continue
+        assert terminated and not truncated and info["solved"]
         assert sum(rewards) == len(env.target) == info["max_return"] == info["n_written"]
         assert set(rewards) <= {0.0, 1.0}
 
@@ -145,7 +150,7 @@ def test_scripted_policy_earns_maximum_return(task):
 @pytest.mark.parametrize("task", TASKS)
 def test_scripted_policy_on_longer_inputs(task):
     env = ENV_CLASSES[task](curriculum_window=1000)
-    longest = 4 if task == "ReversedAddition3" else 12  # 3 reads per column: see ReversedAddition3Env
+    longest = 3 if task == "ReversedAddition3" else 12  # 3 reads per column: see ReversedAddition3Env
     for length in range(1, longest + 1):
         rewards, terminated, truncated, _ = run_episode(env, POLICIES[task], seed=length,
                                                         options={"input_length": length})
@@ -186,22 +191,42 @@ def test_wrong_write_ends_episode_with_penalty(task):
             env.step((RIGHT, 0, 0))
 
 
+def test_addition_reaches_a_final_carry_within_its_own_time_limit():
+    """3 reads per column: 4 columns fit the limit 2 * 4 + 4 = 12 only without a final carry."""
+    env = ReversedAddition3Env(curriculum_window=1000)
+    outcomes = set()
+    for seed in range(30):
+        rewards, terminated, truncated, info = run_episode(env, addition_policy, seed=seed, options={"input_length": 4})
+        carry = len(env.target) > env.n_cols
+        assert info["time_limit"] == 12 and info["solved"] == (not carry) == terminated == (not truncated)
+        outcomes.add(carry)
+    assert outcomes == {True, False}
+
+
 @pytest.mark.parametrize("task", TASKS)
-def test_doing_nothing_times_out_at_the_limit(task):
-    """The -1 comes on step number n_cols + target_length + 4, with truncated=True."""
+def test_doing_nothing_times_out_on_the_step_after_the_limit(task):
+    """Classic time-out (``time > time_limit``): steps 1..limit pass, the -1 comes on step limit + 1,
+    with truncated=True; the addition tasks' limit is 2 n_cols + 4, the others' n_cols + target + 4."""
     env = ENV_CLASSES[task]()
     for seed in range(3):
         _, info = env.reset(seed=seed)
-        limit = env.input_grid.shape[1] + len(env.target) + 4
-        assert info["time_limit"] == limit
+        n_cols = env.input_grid.shape[1]
+        limit = 2 * n_cols + 4 if task.startswith("ReversedAddition") else n_cols + len(env.target) + 4
+        assert info["time_limit"] == limit == env.max_episode_steps - 1
         for step in range(1, limit + 1):
             _, reward, terminated, truncated, info = env.step((RIGHT, 0, 0))
-            assert not terminated
-            if step < limit:
-                assert reward == 0.0 and not truncated
-        assert reward == -1.0 and truncated and info["time"] == limit
+            assert reward == 0.0 and not terminated and not truncated
+        _, reward, terminated, truncated, info = env.step((RIGHT, 0, 0))
+        assert reward == -1.0 and truncated and not terminated and info["time"] == limit + 1
         with pytest.raises(RuntimeError):
             env.step((RIGHT, 0, 0))
+
+
+def test_addition_time_limit_ignores_the_final_carry():
+    env = ReversedAdditionEnv()
+    for seed in range(20):
+        _, info = env.reset(seed=seed, options={"input_length": 3})
+        assert info["time_limit"] == 10  # 2 * 3 + 4, with or without a fourth (carry) target digit
 
 
 def test_last_correct_write_on_the_final_step_still_succeeds():
@@ -211,20 +236,41 @@ def test_last_correct_write_on_the_final_step_still_succeeds():
         env.step((LEFT, 0, 0))
     for symbol in env.target[:-1]:
         assert env.step((LEFT, 1, int(symbol)))[1:4] == (1.0, False, False)
-    assert env.step((LEFT, 1, int(env.target[-1])))[1:4] == (1.0, True, False)
+    _, reward, terminated, truncated, info = env.step((LEFT, 1, int(env.target[-1])))
+    assert (reward, terminated, truncated, info["solved"], info["time"]) == (1.0, True, False, True, env.time_limit)
 
 
-def test_head_reads_blank_one_cell_off_the_input_and_stops_there():
+def test_the_time_out_step_overrides_what_it_writes():
+    """As in the classic suite, whose time-out check follows the write: -1 even for the last correct symbol."""
+    env = ReverseEnv(curriculum_window=1000)
+    for last_symbol_right in (True, False):
+        env.reset(seed=0, options={"input_length": 3})
+        for _ in range(env.time_limit + 1 - len(env.target)):
+            env.step((LEFT, 0, 0))
+        for symbol in env.target[:-1]:
+            assert env.step((LEFT, 1, int(symbol)))[1:4] == (1.0, False, False)
+        last = int(env.target[-1]) if last_symbol_right else 1 - int(env.target[-1])
+        _, reward, terminated, truncated, info = env.step((LEFT, 1, last))
+        assert (reward, terminated, truncated, info["solved"]) == (-1.0, False, True, False)
+        assert env.curriculum_state()["shortfalls"][-1] == len(env.target) - 1 - 1.0 - len(env.target)
+
+
+def test_head_is_unbounded_and_reads_blank_off_the_input():
+    """As the classic read head: it can wander any distance off the input and must walk back."""
     env = CopyEnv()
     env.reset(seed=0, options={"input_length": 3})
     assert env.step((LEFT, 0, 0))[0] == env.base and env.head_col == -1
-    assert env.step((LEFT, 0, 0))[0] == env.base and env.head_col == -1
+    assert env.step((LEFT, 0, 0))[0] == env.base and env.head_col == -2
+    assert env.step((RIGHT, 0, 0))[0] == env.base and env.head_col == -1
     assert env.step((RIGHT, 0, 0))[0] == env.input_data[0]
-    grid = ReversedAddition3Env()
+    grid = ReversedAddition3Env(render_mode="ansi")
     grid.reset(seed=0, options={"input_length": 2})
     for _ in range(5):
         obs = grid.step((DOWN, 0, 0))[0]
-    assert grid.head_row == 3 and obs == grid.base
+    assert grid.head_row == 5 and obs == grid.base
+    assert "[" in grid.render()  # the rendering widens to show the head
+    for _ in range(2):
+        assert grid.step((UP, 0, 0))[0] == grid.base
     assert grid.step((UP, 0, 0))[0] == grid.input_data[2, 0]
 
 
@@ -251,12 +297,41 @@ def test_curriculum_holds_while_the_window_has_a_failure():
     assert env.min_length == 3
 
 
-def test_curriculum_respects_max_length_and_is_per_instance():
-    env, other = CopyEnv(curriculum_window=1, max_length=4), CopyEnv(curriculum_window=1)
+def test_curriculum_respects_the_length_cap_and_is_per_instance():
+    env, other = CopyEnv(curriculum_window=1, length_cap=4), CopyEnv(curriculum_window=1)
     for seed in range(10):
         run_episode(env, copy_policy, seed=seed)
-        assert env.n_cols <= 4
+        assert env.n_cols <= 4 + env.length_spread
     assert env.min_length == 4 and other.min_length == 2
+    with pytest.raises(ValueError, match="length_cap"):
+        env.load_curriculum_state({"min_length": 5, "shortfalls": []})
+    with pytest.raises(ValueError, match="length_cap 1 is below min_length 2"):
+        CopyEnv(length_cap=1)
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_curriculum_defaults_are_the_classic_suites(task):
+    """Window 50 and threshold -0.1 on Reverse and RepeatCopy, 10 and -1 elsewhere; min_length stops at 30."""
+    env = ENV_CLASSES[task]()
+    strict = task in ("Reverse", "RepeatCopy")
+    assert (env.curriculum_window, env.promotion_shortfall) == ((50, -0.1) if strict else (10, -1.0))
+    assert env.length_cap == 30
+    env.load_curriculum_state({"min_length": 29, "shortfalls": []})
+    for _ in range(3 * env.curriculum_window):
+        env.record_shortfall(0.0)
+    assert env.min_length == 30
+
+
+def test_promotion_threshold_is_inclusive():
+    """The classic rule promotes when the worst shortfall is >= the threshold."""
+    for env, at, below in ((CopyEnv(curriculum_window=1), -1.0, -1.01),
+                           (ReverseEnv(curriculum_window=1), -0.1, -0.11),
+                           (RepeatCopyEnv(curriculum_window=1), -0.1, -0.11)):
+        start = env.min_length
+        env.record_shortfall(below)
+        assert env.min_length == start
+        env.record_shortfall(at)
+        assert env.min_length == start + 1
 
 
 def test_curriculum_state_round_trip():
@@ -353,3 +428,24 @@ def test_repeat_input_needs_a_previous_episode_and_excludes_input_length():
         env.reset(options={"repeat_input": True, "input_length": 3})
     env.reset(options={"repeat_input": False, "input_length": 3})
     assert env.n_cols == 3
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_an_episode_is_perfect_or_falls_short_by_at_least_one_and_a_half(task):
+    """What the curriculum's thresholds rest on (and rlrepro.repmd's reading of them over K samples)."""
+    env = ENV_CLASSES[task](curriculum_window=10_000)
+    env.reset(seed=0)
+    env.action_space.seed(0)
+    for episode in range(300):
+        env.reset(options={"input_length": 1 + episode % 3})
+        # Mostly moves and correct writes, so that some episodes succeed and some time out.
+        while True:
+            move, write, symbol = env.action_space.sample()
+            if env.np_random.random() < 0.7 and env.n_written < len(env.target):
+                symbol = int(env.target[env.n_written])
+            _, _, terminated, truncated, info = env.step((move, write, symbol))
+            if terminated or truncated:
+                break
+    shortfalls = env.curriculum_state()["shortfalls"]
+    assert all(s == 0.0 or s <= -1.5 for s in shortfalls)
+    assert 0.0 in shortfalls and min(shortfalls) < -1.5

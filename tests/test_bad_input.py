@@ -38,7 +38,7 @@ from conftest import REPO, activated_env, copy_workflow
     ({"algorithms": {"Bad Name": {"agent": "MIRL", "label": "x"}}}, r"algorithms: 'Bad Name' does not match"),
     ({"experiments": {"epmd_algorithmic": {"envs": ["Copy", "Addition"]}}},
      r"experiments.epmd_algorithmic.envs.1: 'Addition' is not one of \['Copy', 'DuplicatedInput', 'RepeatCopy', 'Reverse', 'ReversedAddition', 'ReversedAddition3'\]"),
-    ({"algorithms": {"repmd": {"overrides": {"tau_prim": 0.1}}}}, r"algorithms.repmd.overrides: Additional properties .*'tau_prim'.*allowed keys: entropy_coef, grad_clip"),
+    ({"algorithms": {"repmd": {"overrides": {"tau_prim": 0.1}}}}, r"algorithms.repmd.overrides: Additional properties .*'tau_prim'.*allowed keys: curriculum_counting, entropy_coef, grad_clip"),
     ({"experiments": {"epmd_algorithmic": {"budget": {"total_steps": 100, "eval_interval": 400}}}},
      r"experiments.epmd_algorithmic.budget: eval_interval \(400\) must not exceed total_steps \(100\)"),
     ({"experiments": {"mirl_tabular": {"budget": {"eval_interval": 250}}}},

@@ -1,4 +1,4 @@
-"""REPMD, MENT and UREX on the algorithmic tasks: the pure losses by hand, the policy's bookkeeping,
+"""REPMD, MENT (and its per-step entropy variant) and UREX on the algorithmic tasks: the pure losses by hand, the policy's bookkeeping,
 every agent on every task, determinism, checkpoint/resume, divergence, and REPMD learning Copy."""
 
 import copy
@@ -91,6 +91,35 @@ def test_entropy_regularised_pg_loss_by_hand():
     torch.testing.assert_close(entropy.grad, torch.full((2, 3), -0.1 / 6))
 
 
+def test_ment_loss_puts_the_sequence_entropy_term_in_the_return_by_hand():
+    """R_k = r_k - tau log pi(rho_k), tau = 0.5: input 0 -> (2, 0.5, 1), mean 7/6; input 1 -> (4, 2.25, -0.5),
+    mean 23/12; the loss is -mean_k (R_k - mean R) log pi_k, with no gradient through R."""
+    log_probs = LOG_PROBS.clone().requires_grad_()
+    loss = losses.ment_loss(RETURNS, log_probs, tau=0.5)
+    advantage = torch.tensor([[5 / 6, -4 / 6, -1 / 6], [25 / 12, 4 / 12, -29 / 12]])
+    # input 0: -(5/6)(-2) - (-4/6)(-1) - (-1/6)(-3) = 1/2; input 1: 100/12 + 2/12 - 29/12 = 73/12
+    torch.testing.assert_close(loss, torch.tensor((0.5 + 73 / 12) / 6))
+    loss.backward()
+    torch.testing.assert_close(log_probs.grad, -advantage / 6)
+    # tau = 0 is REINFORCE with the per-input mean baseline.
+    torch.testing.assert_close(losses.ment_loss(RETURNS, LOG_PROBS, tau=0.0),
+                               losses.reinforce_loss(RETURNS, LOG_PROBS, RETURNS.mean(-1, keepdim=True)))
+
+
+def test_ment_agents_use_their_own_losses():
+    """MENT's loss is ment_loss (the entropies do not enter); MENTStepEntropy's is the per-step bonus."""
+    cfg = repmd.PolicyGradientConfig(entropy_coef=0.5, **SMALL)
+    entropy = torch.tensor([[1.0, 2.0, 3.0], [0.0, 0.5, 0.5]])
+    env = repmd.make_env("Copy")
+    ment = repmd.make_agent("MENT", env, cfg)
+    step = repmd.make_agent("MENTStepEntropy", env, cfg)
+    torch.testing.assert_close(ment.loss(RETURNS, LOG_PROBS, entropy), losses.ment_loss(RETURNS, LOG_PROBS, 0.5))
+    torch.testing.assert_close(ment.loss(RETURNS, LOG_PROBS, entropy), ment.loss(RETURNS, LOG_PROBS, entropy * 0))
+    baseline = RETURNS.mean(-1, keepdim=True)
+    torch.testing.assert_close(step.loss(RETURNS, LOG_PROBS, entropy),
+                               losses.entropy_regularised_pg_loss(RETURNS, LOG_PROBS, entropy, 0.5, baseline))
+
+
 def test_urex_weights_by_hand():
     weights = losses.urex_weights(RETURNS, LOG_PROBS.clone().requires_grad_(), tau=0.5)
     # softmax(r / tau - log pi): input 0 -> (2 + 2, 0 + 1, -1 + 3)
@@ -140,7 +169,7 @@ def test_play_records_what_each_env_saw(task):
             total += reward
         assert terminated or truncated
         assert total == episodes.returns[trajectory]
-        assert bool(episodes.solved[trajectory]) == (info["n_written"] == info["target_length"])
+        assert bool(episodes.solved[trajectory]) == info["solved"]
 
 
 def test_log_prob_and_entropy_match_a_step_by_step_computation():
@@ -172,6 +201,43 @@ def test_each_input_counts_once_in_the_curriculum():
     shortfalls = env.curriculum_state()["shortfalls"]
     assert len(shortfalls) == 5 < env.curriculum_window  # one batch: 5 inputs x 3 samples, 5 entries
     assert all(s <= 0 for s in shortfalls)
+
+
+def test_episode_counting_enters_every_sample():
+    agent, env, budget = run(cfg={**SMALL, "inputs_per_batch": 5, "curriculum_counting": "episode"}, total_steps=1,
+                             eval_interval=1, env_kwargs={"curriculum_window": 1000})
+    repmd.train(agent, env, budget, seed=0)
+    shortfalls = env.curriculum_state()["shortfalls"]
+    assert len(shortfalls) == 15 and all(s == 0 or s <= -1.5 for s in shortfalls)
+
+
+def test_record_curriculum_by_hand():
+    returns = torch.tensor([[2.0, 2.0, -0.5], [3.0, 3.0, 3.0]])  # targets of length 2 and 3
+    env = ENV_CLASSES["Copy"](curriculum_window=100)
+    repmd.record_curriculum(env, returns, [2, 3], "input_mean")
+    assert env.curriculum_state()["shortfalls"] == pytest.approx([-2.5 / 3, 0.0])
+    env = ENV_CLASSES["Copy"](curriculum_window=100)
+    repmd.record_curriculum(env, returns, [2, 3], "episode")
+    assert env.curriculum_state()["shortfalls"] == [0.0, 0.0, -2.5, 0.0, 0.0, 0.0]
+    # Entries stop at a promotion: the rest of the batch was drawn at the old length.
+    env = ENV_CLASSES["Copy"](curriculum_window=2)
+    repmd.record_curriculum(env, returns, [2, 3], "episode")
+    assert env.min_length == 3 and env.curriculum_state()["shortfalls"] == []
+    with pytest.raises(ValueError, match="curriculum_counting must be one of input_mean, episode, got 'inputs'"):
+        repmd.PolicyGradientConfig(curriculum_counting="inputs")
+
+
+def test_promotion_over_the_mean_of_k_samples_reads_as_documented():
+    """A failed sample falls short by at least 1.5 (test_algorithmic_envs): with K = 10, threshold -1 lets 6
+    failures of -1.5 per input through and not 7; threshold -0.1 (Reverse, RepeatCopy) lets none through."""
+    samples = 10
+    for task, allowed in (("Copy", 6), ("ReversedAddition", 6), ("Reverse", 0), ("RepeatCopy", 0)):
+        for failures in (allowed, allowed + 1):
+            env = repmd.make_env(task)
+            start = env.min_length
+            for _ in range(env.curriculum_window):
+                env.record_shortfall(failures * -1.5 / samples)
+            assert env.min_length == start + (failures == allowed), (task, failures)
 
 
 # ------------------------------------------------------------------------------------- end to end

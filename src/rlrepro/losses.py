@@ -129,19 +129,41 @@ def reversed_kl_projection_loss(weights: torch.Tensor, log_probs: torch.Tensor) 
     return -(weights.detach() * log_probs).sum(-1).mean()
 
 
+def reinforce_loss(returns: torch.Tensor, log_probs: torch.Tensor, baseline: torch.Tensor) -> torch.Tensor:
+    """REINFORCE with a baseline: -mean[(r_k - b) log pi_theta(rho_k)] over all trajectories, whose
+    gradient estimates -grad E_pi[r] (Williams 1992; the UREX paper's expected-reward gradient).
+    ``baseline`` b broadcasts against ``returns`` (the agents here pass the per-input mean over the
+    K samples, shape [n_inputs, 1]); returns and baseline carry no gradient."""
+    return -((returns - baseline).detach() * log_probs).mean()
+
+
+def ment_loss(returns: torch.Tensor, log_probs: torch.Tensor, tau: float) -> torch.Tensor:
+    """MENT (Nachum et al. 2017, the UREX paper): REINFORCE on the entropy-regularised return.
+
+    The objective is O_MENT(theta) = E_{rho ~ pi_theta}[r(rho)] + tau H(pi_theta), with H the entropy of
+    the distribution over whole trajectories, = E_{rho ~ pi_theta}[r(rho) - tau log pi_theta(rho)]. Its
+    gradient is E[grad log pi_theta(rho) (r(rho) - tau log pi_theta(rho) - tau)]; the constant -tau goes
+    into the baseline, so with K samples of an input
+        grad O_MENT ~ (1/K) sum_k grad log pi_theta(rho_k) (R_k - b),  R_k = r_k - tau log pi_theta(rho_k),
+    b = mean_j R_j (equation numbers not checked here). The sequence-level term -tau log pi_theta(rho_k)
+    joins each sample's return (no gradient through it); the loss is ``reinforce_loss`` of the R_k.
+    """
+    regularised = returns - tau * log_probs.detach()
+    return reinforce_loss(regularised, log_probs, regularised.mean(-1, keepdim=True))
+
+
 def entropy_regularised_pg_loss(returns: torch.Tensor, log_probs: torch.Tensor, entropy: torch.Tensor,
                                 tau: float, baseline: torch.Tensor) -> torch.Tensor:
-    """MENT, REINFORCE with an entropy bonus: -mean[(r_k - b) log pi_theta(rho_k)] - tau mean[H_k],
-    averaged over all trajectories.
+    """REINFORCE with a per-step entropy bonus: -mean[(r_k - b) log pi_theta(rho_k)] - tau mean[H_k],
+    averaged over all trajectories (the ``MENTStepEntropy`` variant, not MENT as its paper defines it:
+    see ``ment_loss``).
 
-    MENT's objective E[r] + tau H(pi_theta) (Nachum et al. 2017, the UREX paper; equation number not
-    checked here), with H_k the sum over trajectory k's steps of the entropy of the policy's action
-    distribution (analytic, differentiable; its mean estimates the sequence entropy, and as usual its
-    gradient ignores how theta changes the histories visited). ``baseline`` b broadcasts against
-    ``returns`` (the agents here pass the per-input mean over the K samples, shape [n_inputs, 1]).
+    H_k is the sum over trajectory k's steps of the entropy of the policy's action distribution
+    (analytic, differentiable; its mean estimates the sequence entropy, but its gradient ignores how
+    theta changes the histories visited, a weaker regulariser than MENT's). ``baseline`` as in
+    ``reinforce_loss``.
     """
-    advantage = (returns - baseline).detach()
-    return -(advantage * log_probs).mean() - tau * entropy.mean()
+    return reinforce_loss(returns, log_probs, baseline) - tau * entropy.mean()
 
 
 def urex_weights(returns: torch.Tensor, log_probs: torch.Tensor, tau: float) -> torch.Tensor:

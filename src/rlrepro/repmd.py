@@ -5,13 +5,14 @@ each input and fits pi_theta to a target built from their returns. The agents sh
 the sampling, the curriculum, evaluation and checkpoints, and differ only in their loss (all in
 :mod:`rlrepro.losses`; r_k the returns and log pi_k the log-probabilities of an input's K samples):
 
-=====  ===========================================================================================
-agent  loss per input
-=====  ===========================================================================================
-REPMD  -sum_k w_k log pi_k,  w = softmax((r - tau' log pi) / (tau + tau'))       (seed eqs. 3, 4, 6)
-MENT   -mean_k (r_k - mean_j r_j) log pi_k - tau H           (REINFORCE with an entropy bonus)
-UREX   -mean_k (r_k - mean_j r_j) log pi_k - tau sum_k u_k log pi_k,  u = softmax(r / tau - log pi)
-=====  ===========================================================================================
+===============  ===================================================================================
+agent            loss per input
+===============  ===================================================================================
+REPMD            -sum_k w_k log pi_k,  w = softmax((r - tau' log pi) / (tau + tau'))  (seed eqs. 3, 4, 6)
+MENT             -mean_k (R_k - mean_j R_j) log pi_k,  R = r - tau log pi   (UREX paper's MENT)
+UREX             -mean_k (r_k - mean_j r_j) log pi_k - tau sum_k u_k log pi_k,  u = softmax(r / tau - log pi)
+MENTStepEntropy  -mean_k (r_k - mean_j r_j) log pi_k - tau H   (a per-step entropy bonus; a variant)
+===============  ===================================================================================
 
 Conventions:
 
@@ -24,10 +25,15 @@ Conventions:
   ``samples_per_input`` times in a row on its own copy of the env (``reset(options={"repeat_input":
   True})`` between attempts); the copies step together, so the policy runs on a batch. One gradient
   step per batch, so the policy that sampled is the pi_bar of the mirror-descent step.
-* Curriculum: each input counts once, with the mean shortfall (return - target length) of its K
-  samples. The classic suite counted every episode; the env's rule, every shortfall in the window
-  above -1, then asks that the sampling policy solves most samples of each of the last
-  ``curriculum_window`` inputs (the best of K would promote on lucky samples).
+* Curriculum (``curriculum_counting``): the classic suite enters every episode's shortfall (return -
+  target length) in the window; with K samples per input that is ``"episode"`` here: the K samples
+  of one or two inputs fill a window of 10, and entries stop at the first promotion of a batch (the
+  rest were drawn at the old length). The default ``"input_mean"``, a deviation, enters each input
+  once, with the mean shortfall of its K samples. The env's rule, every entry of a full window (10;
+  50 on Reverse and RepeatCopy) at least the threshold, then reads: a failed sample's shortfall is at
+  most -1.5, so with threshold -1 the mean allows failures in up to 2/3 of an input's samples (fewer
+  the more each failure falls short); with -0.1 (Reverse, RepeatCopy) and K < 15 every sample of
+  every input in the window must be perfect, 10 times the classic 50 episodes when K = 10.
 * Budget: environment steps summed over all sampled trajectories (evaluation not counted). Rows are
   labelled with multiples of ``eval_interval`` (aligned across runs) and written at the first batch
   boundary at or after them; ``env_steps`` has the exact count.
@@ -48,6 +54,10 @@ from torch import nn
 from rlrepro import losses
 from rlrepro.envs.algorithmic import ENV_CLASSES, TASKS, AlgorithmicEnv
 from rlrepro.tabular import Diverged  # one exception for every training loop
+
+
+CURRICULUM_COUNTINGS = ("input_mean", "episode")
+"""Values of ``PolicyGradientConfig.curriculum_counting``."""
 
 
 @dataclass
@@ -72,11 +82,16 @@ class PolicyGradientConfig:
     tau_prime: float = 0.01
     """REPMD's tau', the weight of the entropy bonus in seed eq. 3 (ours; open in the paper)."""
     entropy_coef: float = 0.01
-    """MENT's tau, the weight of the entropy bonus (ours)."""
+    """MENT's tau, the weight of the trajectory entropy: of -tau log pi(rho) in each return (MENT), or
+    of the summed per-step entropies (MENTStepEntropy) (ours)."""
     urex_tau: float = 0.1
     """UREX's tau, the temperature and weight of its exploration term (ours)."""
     grad_clip: float = 10.0
     """Gradients are clipped to this global L2 norm (ours)."""
+    curriculum_counting: str = "input_mean"
+    """What enters the curriculum's window (see the module docstring): "input_mean", one entry per input,
+    the mean shortfall of its K samples (ours), or "episode", every sample's shortfall (the classic
+    suite's counting), stopping at a promotion within a batch."""
 
     def __post_init__(self):
         if self.hidden_size < 1 or self.inputs_per_batch < 1:
@@ -85,6 +100,9 @@ class PolicyGradientConfig:
             raise ValueError("samples_per_input must be >= 2: the weights and baselines compare an input's samples")
         if self.tau + self.tau_prime <= 0 or self.urex_tau <= 0:
             raise ValueError("need tau + tau_prime > 0 and urex_tau > 0")
+        if self.curriculum_counting not in CURRICULUM_COUNTINGS:
+            raise ValueError(f"curriculum_counting must be one of {', '.join(CURRICULUM_COUNTINGS)}, "
+                             f"got {self.curriculum_counting!r}")
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -203,7 +221,7 @@ def play(policy: RNNPolicy, envs: list[AlgorithmicEnv], first_observations: list
     runs on all envs at once, one step at a time.
     """
     n = len(envs)
-    horizon = max(env.time_limit for env in envs)
+    horizon = max(env.max_episode_steps for env in envs)
     observations = torch.zeros(horizon, n * attempts, dtype=torch.long)
     actions = torch.zeros(horizon, n * attempts, 3, dtype=torch.long)
     lengths, returns, solved = [0] * (n * attempts), [0.0] * (n * attempts), [False] * (n * attempts)
@@ -224,7 +242,7 @@ def play(policy: RNNPolicy, envs: list[AlgorithmicEnv], first_observations: list
             returns[k] += reward
             t[j] += 1
             if terminated or truncated:
-                lengths[k], solved[k] = t[j], info["n_written"] == info["target_length"]
+                lengths[k], solved[k] = t[j], info["solved"]
                 attempt[j] += 1
                 if attempt[j] < attempts:
                     obs[j], t[j] = envs[j].reset(options={"repeat_input": True})[0], 0
@@ -306,7 +324,16 @@ class REPMD(Agent):
 
 
 class MENT(Agent):
-    """REINFORCE with an entropy bonus and a per-input mean-return baseline."""
+    """MENT as Nachum et al. (2017) define it: REINFORCE on r - tau log pi(rho), the sequence-level
+    entropy term in each sample's return, with a per-input mean baseline (``losses.ment_loss``)."""
+
+    def loss(self, returns, log_probs, entropy):
+        return losses.ment_loss(returns, log_probs, self.cfg.entropy_coef)
+
+
+class MENTStepEntropy(Agent):
+    """A weaker variant of MENT: REINFORCE with a per-input mean-return baseline plus a bonus on the
+    summed per-step entropies (``losses.entropy_regularised_pg_loss``); what MENT was here before."""
 
     def loss(self, returns, log_probs, entropy):
         baseline = returns.mean(-1, keepdim=True)
@@ -318,13 +345,12 @@ class UREX(Agent):
     tau times the projection onto softmax(r / tau)."""
 
     def loss(self, returns, log_probs, entropy):
-        baseline = returns.mean(-1, keepdim=True)
-        reinforce = losses.entropy_regularised_pg_loss(returns, log_probs, entropy, 0.0, baseline)
+        reinforce = losses.reinforce_loss(returns, log_probs, returns.mean(-1, keepdim=True))
         weights = losses.urex_weights(returns, log_probs, self.cfg.urex_tau)
         return reinforce + self.cfg.urex_tau * losses.reversed_kl_projection_loss(weights, log_probs)
 
 
-AGENTS: dict[str, type[Agent]] = {"REPMD": REPMD, "MENT": MENT, "UREX": UREX}
+AGENTS: dict[str, type[Agent]] = {"REPMD": REPMD, "MENT": MENT, "UREX": UREX, "MENTStepEntropy": MENTStepEntropy}
 
 
 def make_env(task: str) -> AlgorithmicEnv:
@@ -384,6 +410,21 @@ class Window:
                 "entropy": self.entropy / self.batches if self.batches else nan}
 
 
+def record_curriculum(env: AlgorithmicEnv, returns: torch.Tensor, target_lengths: list[int], counting: str) -> None:
+    """Enter a batch's shortfalls ([n_inputs, K] returns) in ``env``'s curriculum, as ``counting`` says
+    (module docstring). The env counts the episodes that end on it; these ended on its copies."""
+    if counting == "input_mean":
+        for mean_return, target_length in zip(returns.mean(1).tolist(), target_lengths):
+            env.record_shortfall(mean_return - target_length)
+        return
+    length = env.min_length
+    for input_returns, target_length in zip(returns.tolist(), target_lengths):
+        for episode_return in input_returns:
+            env.record_shortfall(episode_return - target_length)
+            if env.min_length != length:  # the rest of the batch was drawn at the old length
+                return
+
+
 def train(
     agent: Agent,
     env: AlgorithmicEnv,
@@ -418,11 +459,8 @@ def train(
     try:
         while step < budget.total_steps:
             episodes, target_lengths = sample_batch(agent.policy, env, cfg.inputs_per_batch, cfg.samples_per_input)
-            # One curriculum entry per input, the mean shortfall of its K samples (module docstring).
-            # The env counts the episodes that end on it; these ended on its copies.
-            mean_returns = episodes.returns.view(-1, cfg.samples_per_input).mean(1).tolist()
-            for mean_return, target_length in zip(mean_returns, target_lengths):
-                env.record_shortfall(mean_return - target_length)
+            record_curriculum(env, episodes.returns.view(-1, cfg.samples_per_input), target_lengths,
+                              cfg.curriculum_counting)
             stats = agent.update(episodes)
             step += episodes.steps
             for quantity in ("loss", "grad_norm"):

@@ -1,11 +1,13 @@
 """The classic algorithmic tasks as Gymnasium environments.
 
 Copy, DuplicatedInput, RepeatCopy, Reverse, ReversedAddition and ReversedAddition3 left gym in
-0.20 without a maintained Gymnasium port; they are rewritten here from their described behaviour.
-Each task has an input written on a tape (a one-row grid) or on a grid of several rows, a read
-head on it, and a target sequence that the agent must write one symbol at a time.
+0.20 without a maintained Gymnasium port; they are rewritten here from their described behaviour,
+checked against gym 0.19's ``gym/envs/algorithmic/algorithmic_env.py`` and the task files
+(``copy_.py``, ``duplicated_input.py``, ``repeat_copy.py``, ``reverse.py``, ``reversed_addition.py``;
+the "classic suite" below). Each task has an input written on a tape (a one-row grid) or on a grid of
+several rows, a read head on it, and a target sequence that the agent must write one symbol at a time.
 
-Conventions shared by every task:
+Conventions shared by every task (each point as in the classic suite unless it says otherwise):
 
 * Observation: the symbol under the read head, or the blank symbol ``base`` when the head is off
   the input, so ``observation_space = Discrete(base + 1)``.
@@ -13,26 +15,36 @@ Conventions shared by every task:
   Moves are ``LEFT, RIGHT`` on tapes and ``LEFT, RIGHT, UP, DOWN`` on grids. Within a step the
   symbol is written first (when ``write == 1``), then the head moves. Lists and 1-D integer arrays
   of three entries are accepted too; anything outside the space raises ``ValueError``.
-* Head: starts on the first input cell (row 0, column 0) and may stand one cell beyond the input
-  on every side (columns -1..n_cols, and rows -1..n_rows on grids), where it reads blank; a move
-  further out leaves it where it is.
+* Head: starts on the first input cell (row 0, column 0) and is unbounded: it may move any number of
+  cells off the input, in every direction, and reads blank there (the classic ``_move`` never clips
+  the position; ``_get_obs`` returns blank out of range).
 * Reward: +1 for writing the next target symbol (the episode terminates once the whole target is
   written), -0.5 for a wrong symbol (terminates), 0 for writing nothing.
-* Time limit: ``n_cols + target_length + 4`` steps (``n_cols`` is the tape length, or the number of
-  grid columns). The step that reaches the limit without otherwise ending the episode gets reward
-  -1 (in place of that step's reward) and returns ``terminated=False, truncated=True``: the step
-  count is not observed, so by Gymnasium's convention the cut is a truncation.
+* Time limit: ``time_limit`` is ``n_cols + target_length + 4`` steps (``n_cols`` is the tape length,
+  or the number of grid columns), and ``2 n_cols + 4`` on the addition tasks (the classic
+  ``ReversedAdditionEnv.time_limit``, kept there as a quirk: the input's length rather than the
+  target's). The time-out comes at the first step whose count is *above* the limit (the classic check
+  ``time > time_limit``), so the agent has ``time_limit`` steps to finish and an episode lasts at most
+  ``time_limit + 1`` steps (``max_episode_steps``). The time-out step's reward is -1 whatever it
+  wrote (the classic check comes after the write and overrides its reward); it returns
+  ``terminated=False, truncated=True``: the step count is not observed, so by Gymnasium's convention
+  the cut is a truncation, and an episode that writes its last symbol on the time-out step is not solved.
 * Lengths: each ``reset`` draws ``n_cols`` uniformly from ``[min_length, min_length +
-  length_spread]`` (never above ``max_length``); ``options={"input_length": n}`` fixes it instead.
+  length_spread]``; ``options={"input_length": n}`` fixes it instead.
 * Repeats: ``options={"repeat_input": True}`` starts the new episode on the previous episode's input
   and target, drawing nothing (no random numbers, no length); such episodes count in the curriculum
-  like any other. It lets a learner sample several attempts at one input.
+  like any other. It lets a learner sample several attempts at one input. (Not in the classic suite.)
 * Curriculum: when an episode ends (terminated or truncated), its shortfall ``return -
   target_length`` (0 when perfect) joins a window of the last ``curriculum_window`` shortfalls.
-  Once the window is full and every entry is above ``promotion_shortfall``, ``min_length`` grows by
-  one (never above ``max_length``) and the window is emptied. With these rewards any shortfall
-  above -1 means a perfect episode. Episodes cut short by an early ``reset`` are not counted.
-  The state belongs to the instance; ``curriculum_state`` / ``load_curriculum_state`` checkpoint it.
+  Once the window is full and every entry is at least ``promotion_shortfall``, ``min_length`` grows
+  by one (never above ``length_cap``) and the window is emptied. Window and threshold are per task as
+  in the classic suite: 10 and -1 by default, 50 and -0.1 on Reverse and RepeatCopy; the cap is 30, so
+  inputs are at most 32 long. With these rewards a single episode's shortfall is 0 (perfect) or at
+  most -1.5, so either threshold asks for perfect episodes. A learner may instead report its own
+  entries (``record_shortfall``): :mod:`rlrepro.repmd` enters one per input, the mean over its K
+  samples, and there the threshold matters (see that module). Episodes cut short by an early
+  ``reset`` are not counted. The state belongs to the instance (as ``reward_shortfalls`` and
+  ``min_length`` do in the classic suite); ``curriculum_state`` / ``load_curriculum_state`` checkpoint it.
 """
 
 from __future__ import annotations
@@ -51,19 +63,27 @@ CORRECT_REWARD = 1.0
 WRONG_REWARD = -0.5
 TIMEOUT_REWARD = -1.0
 EXTRA_STEPS = 4
-"""Steps allowed beyond ``n_cols + target_length``."""
+"""Steps allowed beyond ``n_cols + target_length`` (beyond ``2 n_cols`` on the addition tasks)."""
+CLASSIC_LENGTH_CAP = 30
+"""The classic suite promotes ``min_length`` only while it is below 30."""
 
 
 class AlgorithmicEnv(gym.Env):
     """Tape or grid, read head, rewards, time limit and length curriculum shared by the tasks.
 
-    Subclasses set ``default_base``, ``n_rows``, ``n_moves`` and implement ``_target_from_input``
-    (and ``_generate_input`` when the input is not uniformly random).
+    Subclasses set ``default_base``, ``n_rows``, ``n_moves``, the curriculum's defaults
+    (``default_curriculum_window``, ``default_promotion_shortfall``) and implement
+    ``_target_from_input`` (and ``_generate_input`` when the input is not uniformly random,
+    ``_time_limit`` when the limit differs).
     """
 
     metadata: ClassVar[dict] = {"render_modes": ["ansi"], "render_fps": 4}
     default_base = 5
     default_min_length = 2
+    default_curriculum_window = 10
+    """The classic ``self.last``: episodes judged for promotion."""
+    default_promotion_shortfall = -1.0
+    """The classic ``MIN_REWARD_SHORTFALL_FOR_PROMOTION``."""
     n_rows = 1
     n_moves = 2
     render_as_letters = True
@@ -71,36 +91,39 @@ class AlgorithmicEnv(gym.Env):
     def __init__(
         self,
         min_length: int | None = None,
-        max_length: int | None = None,
+        length_cap: int | None = CLASSIC_LENGTH_CAP,
         length_spread: int = 2,
-        curriculum_window: int = 10,
-        promotion_shortfall: float = -1.0,
+        curriculum_window: int | None = None,
+        promotion_shortfall: float | None = None,
         base: int | None = None,
         render_mode: str | None = None,
     ):
         """
         Args:
             min_length: starting minimum input length (default 2; 1 for Reverse).
-            max_length: ceiling on every input length and on ``min_length``; None for no ceiling.
+            length_cap: the curriculum never raises ``min_length`` above this (classic: 30); None for no cap.
             length_spread: input lengths are drawn from ``[min_length, min_length + length_spread]``.
-            curriculum_window: number of recent episodes judged for promotion.
-            promotion_shortfall: promote when every shortfall in a full window is above this.
+            curriculum_window: number of recent episodes judged for promotion (default: the task's,
+                10, or 50 on Reverse and RepeatCopy).
+            promotion_shortfall: promote when every shortfall in a full window is at least this
+                (default: the task's, -1, or -0.1 on Reverse and RepeatCopy).
             base: number of symbols (default 5 for the tape tasks, 2 for Reverse, 3 for addition).
             render_mode: None or "ansi".
         """
         self.base = self.default_base if base is None else base
         self.min_length = self.default_min_length if min_length is None else min_length
-        self.max_length = max_length
+        self.length_cap = length_cap
         self.length_spread = length_spread
-        self.curriculum_window = curriculum_window
-        self.promotion_shortfall = float(promotion_shortfall)
+        self.curriculum_window = self.default_curriculum_window if curriculum_window is None else curriculum_window
+        self.promotion_shortfall = float(
+            self.default_promotion_shortfall if promotion_shortfall is None else promotion_shortfall)
         self.render_mode = render_mode
         if self.base < 2:
             raise ValueError(f"base must be at least 2, got {self.base}")
-        if self.min_length < 1 or length_spread < 0 or curriculum_window < 1:
+        if self.min_length < 1 or length_spread < 0 or self.curriculum_window < 1:
             raise ValueError("need min_length >= 1, length_spread >= 0 and curriculum_window >= 1")
-        if max_length is not None and max_length < self.min_length:
-            raise ValueError(f"max_length {max_length} is below min_length {self.min_length}")
+        if length_cap is not None and length_cap < self.min_length:
+            raise ValueError(f"length_cap {length_cap} is below min_length {self.min_length}")
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"unknown render_mode {render_mode!r}; allowed: {self.metadata['render_modes']}")
 
@@ -108,7 +131,7 @@ class AlgorithmicEnv(gym.Env):
         self.action_space = gym.spaces.Tuple(
             (gym.spaces.Discrete(self.n_moves), gym.spaces.Discrete(2), gym.spaces.Discrete(self.base))
         )
-        self._shortfalls: deque[float] = deque(maxlen=curriculum_window)
+        self._shortfalls: deque[float] = deque(maxlen=self.curriculum_window)
 
         self.input_grid = np.zeros((self.n_rows, 0), dtype=np.int64)
         self.target = np.zeros(0, dtype=np.int64)
@@ -129,11 +152,20 @@ class AlgorithmicEnv(gym.Env):
     def _target_from_input(self, input_grid: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def _time_limit(self) -> int:
+        """Steps the agent has on the current input (the time-out comes on the step after)."""
+        return self.n_cols + len(self.target) + EXTRA_STEPS
+
     # --- episode ---------------------------------------------------------------------------
 
     @property
     def n_cols(self) -> int:
         return self.input_grid.shape[1]
+
+    @property
+    def max_episode_steps(self) -> int:
+        """The longest the current episode can last: ``time_limit`` steps, then the time-out step."""
+        return self.time_limit + 1
 
     @property
     def input_data(self) -> np.ndarray:
@@ -150,7 +182,7 @@ class AlgorithmicEnv(gym.Env):
         else:
             self.input_grid = self._generate_input(self._draw_length(options))
             self.target = self._target_from_input(self.input_grid)
-        self.time_limit = self.n_cols + len(self.target) + EXTRA_STEPS
+        self.time_limit = self._time_limit()
         self.head_row = self.head_col = 0
         self.output = []
         self.n_written = 0
@@ -165,10 +197,7 @@ class AlgorithmicEnv(gym.Env):
             if not isinstance(length, (int, np.integer)) or length < 1:
                 raise ValueError(f"options['input_length'] must be a positive int, got {length!r}")
             return int(length)
-        longest = self.min_length + self.length_spread
-        if self.max_length is not None:
-            longest = min(longest, self.max_length)
-        return int(self.np_random.integers(self.min_length, longest + 1))
+        return int(self.np_random.integers(self.min_length, self.min_length + self.length_spread + 1))
 
     def step(self, action):
         move, write, symbol = self._validate_action(action)
@@ -185,9 +214,9 @@ class AlgorithmicEnv(gym.Env):
             else:
                 reward, terminated = WRONG_REWARD, True
         self._move(move)
-        truncated = not terminated and self.time >= self.time_limit
-        if truncated:
-            reward = TIMEOUT_REWARD
+        truncated = self.time > self.time_limit
+        if truncated:  # the time-out overrides whatever this step wrote
+            reward, terminated = TIMEOUT_REWARD, False
         self.episode_return += reward
         if terminated or truncated:
             self.episode_over = True
@@ -209,8 +238,8 @@ class AlgorithmicEnv(gym.Env):
 
     def _move(self, move: int) -> None:
         d_row, d_col = MOVE_DELTAS[move]
-        self.head_row = int(np.clip(self.head_row + d_row, -1, self.n_rows))
-        self.head_col = int(np.clip(self.head_col + d_col, -1, self.n_cols))
+        self.head_row += d_row
+        self.head_col += d_col
 
     def _read(self, row: int, col: int) -> int:
         if 0 <= row < self.n_rows and 0 <= col < self.n_cols:
@@ -223,6 +252,7 @@ class AlgorithmicEnv(gym.Env):
             "input_length": self.n_cols,
             "target_length": len(self.target),
             "n_written": self.n_written,
+            "solved": self.n_written == len(self.target) and self.time <= self.time_limit,
             "max_return": float(len(self.target)),
             "time": self.time,
             "time_limit": self.time_limit,
@@ -235,8 +265,8 @@ class AlgorithmicEnv(gym.Env):
         that plays copies of this env reports their episodes here."""
         self._shortfalls.append(float(shortfall))
         window_full = len(self._shortfalls) == self.curriculum_window
-        below_ceiling = self.max_length is None or self.min_length < self.max_length
-        if window_full and below_ceiling and min(self._shortfalls) > self.promotion_shortfall:
+        below_cap = self.length_cap is None or self.min_length < self.length_cap
+        if window_full and below_cap and min(self._shortfalls) >= self.promotion_shortfall:
             self.min_length += 1
             self._shortfalls.clear()
 
@@ -249,8 +279,8 @@ class AlgorithmicEnv(gym.Env):
         min_length = state["min_length"]
         if not isinstance(min_length, (int, np.integer)) or min_length < 1:
             raise ValueError(f"curriculum min_length must be a positive int, got {min_length!r}")
-        if self.max_length is not None and min_length > self.max_length:
-            raise ValueError(f"curriculum min_length {min_length} is above max_length {self.max_length}")
+        if self.length_cap is not None and min_length > self.length_cap:
+            raise ValueError(f"curriculum min_length {min_length} is above length_cap {self.length_cap}")
         self.min_length = int(min_length)
         self._shortfalls = deque((float(s) for s in state["shortfalls"]), maxlen=self.curriculum_window)
 
@@ -262,14 +292,17 @@ class AlgorithmicEnv(gym.Env):
         return chr(ord("A") + symbol) if self.render_as_letters else str(symbol)
 
     def render(self):
-        """The input with the head in brackets (blank border included), then target and output."""
+        """The input with the head in brackets (a blank border, widened to the head), then target and output."""
         if self.render_mode != "ansi":
             return None
-        rows = range(-1, self.n_rows + 1) if self.n_moves == 4 else range(self.n_rows)
+        if self.n_moves == 4:
+            rows = range(min(-1, self.head_row), max(self.n_rows, self.head_row) + 1)
+        else:
+            rows = range(self.n_rows)
         lines = []
         for row in rows:
             cells = []
-            for col in range(-1, self.n_cols + 1):
+            for col in range(min(-1, self.head_col), max(self.n_cols, self.head_col) + 1):
                 char = self._char(self._read(row, col))
                 cells.append(f"[{char}]" if (row, col) == (self.head_row, self.head_col) else f" {char} ")
             lines.append("".join(cells))
@@ -308,7 +341,13 @@ class DuplicatedInputEnv(AlgorithmicEnv):
 
 
 class RepeatCopyEnv(AlgorithmicEnv):
-    """Write the input, then the input reversed, then the input again (base 5)."""
+    """Write the input, then the input reversed, then the input again (base 5).
+
+    As in the classic ``repeat_copy.py``: a curriculum window of 50 episodes and threshold -0.1.
+    """
+
+    default_curriculum_window = 50
+    default_promotion_shortfall = -0.1
 
     def _target_from_input(self, input_grid):
         tape = input_grid[0]
@@ -316,10 +355,16 @@ class RepeatCopyEnv(AlgorithmicEnv):
 
 
 class ReverseEnv(AlgorithmicEnv):
-    """Write the input reversed (base 2; as in the classic suite, lengths start at 1)."""
+    """Write the input reversed (base 2).
+
+    As in the classic ``reverse.py``: lengths start at 1, a curriculum window of 50 episodes and
+    threshold -0.1.
+    """
 
     default_base = 2
     default_min_length = 1
+    default_curriculum_window = 50
+    default_promotion_shortfall = -0.1
 
     def _target_from_input(self, input_grid):
         return input_grid[0, ::-1].copy()
@@ -328,13 +373,18 @@ class ReverseEnv(AlgorithmicEnv):
 class ReversedAdditionEnv(AlgorithmicEnv):
     """Each row holds a number, least significant digit first; write their sum the same way (base 3).
 
-    The target has one digit per column plus the final carry's digits, if any.
+    The target has one digit per column plus the final carry's digits, if any. The time limit is
+    ``2 n_cols + 4`` whatever the target's length (the classic ``reversed_addition.py`` keeps this
+    quirk: one step fewer than the shared rule when there is a final carry).
     """
 
     default_base = 3
     n_rows = 2
     n_moves = 4
     render_as_letters = False
+
+    def _time_limit(self):
+        return 2 * self.n_cols + EXTRA_STEPS
 
     def _target_from_input(self, input_grid):
         digits, carry = [], 0
@@ -350,8 +400,9 @@ class ReversedAdditionEnv(AlgorithmicEnv):
 class ReversedAddition3Env(ReversedAdditionEnv):
     """ReversedAddition with three numbers.
 
-    Reading a column takes three steps, so as in the classic suite inputs of more than 4 columns
-    cannot be solved within the time limit.
+    Reading a column takes three steps, so as in the classic suite (whose code notes it) inputs of
+    more than 4 columns, or of 4 columns with a final carry, cannot be solved within the time limit
+    ``2 n_cols + 4``: 3 n_cols steps plus one per carry digit are needed.
     """
 
     n_rows = 3
