@@ -15,8 +15,8 @@
 #
 # Draws, from the aggregate stage's tidy table only, one column per task and one row per quantity:
 # the greedy policy's evaluation return, the fraction of evaluation inputs it solves exactly, and the
-# curriculum's input length reached by training (it grows once the mean shortfall over the K samples
-# of each recent input is small enough: see rlrepro.repmd). Mean over seeds with a band of one standard
+# curriculum's input length reached by training (it grows once the recent inputs' sampled episodes
+# fall short of the maximum by little enough: see rlrepro.repmd). Mean over seeds with a band of one standard
 # error, against environment steps.
 
 # %% tags=["parameters"]

@@ -217,13 +217,16 @@ def test_record_curriculum_by_hand():
     repmd.record_curriculum(env, returns, [2, 3], "input_mean")
     assert env.curriculum_state()["shortfalls"] == pytest.approx([-2.5 / 3, 0.0])
     env = ENV_CLASSES["Copy"](curriculum_window=100)
+    repmd.record_curriculum(env, torch.tensor([[-0.5, 2.0, 2.0], [3.0, 1.5, 3.0]]), [2, 3], "first_sample")
+    assert env.curriculum_state()["shortfalls"] == [-2.5, 0.0]
+    env = ENV_CLASSES["Copy"](curriculum_window=100)
     repmd.record_curriculum(env, returns, [2, 3], "episode")
     assert env.curriculum_state()["shortfalls"] == [0.0, 0.0, -2.5, 0.0, 0.0, 0.0]
     # Entries stop at a promotion: the rest of the batch was drawn at the old length.
     env = ENV_CLASSES["Copy"](curriculum_window=2)
     repmd.record_curriculum(env, returns, [2, 3], "episode")
     assert env.min_length == 3 and env.curriculum_state()["shortfalls"] == []
-    with pytest.raises(ValueError, match="curriculum_counting must be one of input_mean, episode, got 'inputs'"):
+    with pytest.raises(ValueError, match="curriculum_counting must be one of first_sample, episode, input_mean, got 'inputs'"):
         repmd.PolicyGradientConfig(curriculum_counting="inputs")
 
 

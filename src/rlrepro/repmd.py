@@ -25,15 +25,16 @@ Conventions:
   ``samples_per_input`` times in a row on its own copy of the env (``reset(options={"repeat_input":
   True})`` between attempts); the copies step together, so the policy runs on a batch. One gradient
   step per batch, so the policy that sampled is the pi_bar of the mirror-descent step.
-* Curriculum (``curriculum_counting``): the classic suite enters every episode's shortfall (return -
-  target length) in the window; with K samples per input that is ``"episode"`` here: the K samples
-  of one or two inputs fill a window of 10, and entries stop at the first promotion of a batch (the
-  rest were drawn at the old length). The default ``"input_mean"``, a deviation, enters each input
-  once, with the mean shortfall of its K samples. The env's rule, every entry of a full window (10;
-  50 on Reverse and RepeatCopy) at least the threshold, then reads: a failed sample's shortfall is at
-  most -1.5, so with threshold -1 the mean allows failures in up to 2/3 of an input's samples (fewer
-  the more each failure falls short); with -0.1 (Reverse, RepeatCopy) and K < 15 every sample of
-  every input in the window must be perfect, 10 times the classic 50 episodes when K = 10.
+* Curriculum (``curriculum_counting``): the classic suite plays one episode per freshly drawn input
+  and enters its shortfall (return - target length) in the window. With K samples per input, the
+  default ``"first_sample"`` keeps exactly that statistic: one entry per input, the shortfall of its
+  first sample (a draw of the sampling policy, not the best of K, so no lucky promotions), and the
+  window then judges as many distinct inputs as gym's. ``"episode"`` enters every sample (the K
+  samples of one input fill a window of 10: fewer distinct inputs than gym); ``"input_mean"``
+  enters each input's mean shortfall over its K samples (a failed sample falls short by at least
+  1.5, so with the threshold -0.1 of Reverse and RepeatCopy and K < 15 every one of the 50 x K
+  samples must be perfect: 10 times gym's demand when K = 10). Entries stop at a promotion: the rest
+  of the batch was drawn at the old length.
 * Budget: environment steps summed over all sampled trajectories (evaluation not counted). Rows are
   labelled with multiples of ``eval_interval`` (aligned across runs) and written at the first batch
   boundary at or after them; ``env_steps`` has the exact count.
@@ -56,7 +57,7 @@ from rlrepro.envs.algorithmic import ENV_CLASSES, TASKS, AlgorithmicEnv
 from rlrepro.tabular import Diverged  # one exception for every training loop
 
 
-CURRICULUM_COUNTINGS = ("input_mean", "episode")
+CURRICULUM_COUNTINGS = ("first_sample", "episode", "input_mean")
 """Values of ``PolicyGradientConfig.curriculum_counting``."""
 
 
@@ -88,10 +89,10 @@ class PolicyGradientConfig:
     """UREX's tau, the temperature and weight of its exploration term (ours)."""
     grad_clip: float = 10.0
     """Gradients are clipped to this global L2 norm (ours)."""
-    curriculum_counting: str = "input_mean"
-    """What enters the curriculum's window (see the module docstring): "input_mean", one entry per input,
-    the mean shortfall of its K samples (ours), or "episode", every sample's shortfall (the classic
-    suite's counting), stopping at a promotion within a batch."""
+    curriculum_counting: str = "first_sample"
+    """What enters the curriculum's window (see the module docstring): "first_sample", one entry per
+    input, its first sample's shortfall (gym's statistic: one policy episode per distinct input),
+    "episode", every sample's shortfall, or "input_mean", the mean shortfall of its K samples."""
 
     def __post_init__(self):
         if self.hidden_size < 1 or self.inputs_per_batch < 1:
@@ -413,12 +414,9 @@ class Window:
 def record_curriculum(env: AlgorithmicEnv, returns: torch.Tensor, target_lengths: list[int], counting: str) -> None:
     """Enter a batch's shortfalls ([n_inputs, K] returns) in ``env``'s curriculum, as ``counting`` says
     (module docstring). The env counts the episodes that end on it; these ended on its copies."""
-    if counting == "input_mean":
-        for mean_return, target_length in zip(returns.mean(1).tolist(), target_lengths):
-            env.record_shortfall(mean_return - target_length)
-        return
+    per_input = {"first_sample": returns[:, :1], "episode": returns, "input_mean": returns.mean(1, keepdim=True)}[counting]
     length = env.min_length
-    for input_returns, target_length in zip(returns.tolist(), target_lengths):
+    for input_returns, target_length in zip(per_input.tolist(), target_lengths):
         for episode_return in input_returns:
             env.record_shortfall(episode_return - target_length)
             if env.min_length != length:  # the rest of the batch was drawn at the old length
