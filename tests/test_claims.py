@@ -52,7 +52,7 @@ def claim(test="better", **extra):
     if test == "not_worse":
         entry["relative_margin"] = 0.1
     for key, value in extra.items():
-        (data if key in ("envs", "algo", "than", "algos", "metric", "pool_envs") else entry)[key] = value
+        (data if key in ("envs", "algo", "than", "algos", "metric", "pool_envs", "step_window") else entry)[key] = value
     return C.parse_claim(entry, 0)
 
 
@@ -167,11 +167,72 @@ def test_pooled_envs_give_one_comparison_per_baseline():
     assert row["estimate"] == pytest.approx(1.0) and "over 2 env(s) (g1, g2)" in row["statistic"]
 
 
-def test_too_few_seeds_is_inconclusive_but_reports_the_statistic():
+def test_too_few_seeds_reports_the_statistic_without_any_verdict():
     row = verdict(claim("better"), *make_data({("a", "e1"): HIGH[:2], ("b", "e1"): LOW[:2]}))
-    assert row["verdict"] == "inconclusive" and row["evidence"] == "reproduced"
-    assert row["reason"].startswith("too few seeds: 2 < 3")
+    assert row["verdict"] == "inconclusive" and row["evidence"] == "none"
+    assert row["reason"].startswith("too few seeds: 2 < 3") and "comparisons alone" not in row["reason"]
+    assert "comparisons alone" not in row["short_reason"]
     assert np.isfinite(row["estimate"]) and row["statistic"].startswith("a - b = ")
+    # Below paper scale with enough seeds, the table still says what the comparisons alone show.
+    row = verdict(claim("better"), *make_data({("a", "e1"): HIGH, ("b", "e1"): LOW}, below=True))
+    assert "the comparisons alone say: reproduced" in row["reason"]
+
+
+def test_a_conditional_claim_stands_only_when_its_condition_is_reproduced():
+    fails = claim("below", id="fails", algos=["x"], threshold=0.5, given=["learns"])
+    per_run, runs = make_data({("x", "e1"): LOW, ("a", "e1"): LOW})
+    assert verdict(fails, per_run, runs)["verdict"] == "inconclusive"  # condition not evaluated
+    row = C.evaluate(fails, per_run, runs, 500, 0, 0.95, {"learns": "reproduced"})
+    assert row["verdict"] == "reproduced" and row["given"] == "learns"
+    for other in ("not reproduced", "inconclusive"):
+        row = C.evaluate(fails, per_run, runs, 500, 0, 0.95, {"learns": other})
+        assert row["verdict"] == "inconclusive" and row["evidence"] == "none"
+        assert f"condition not met: learns is {other}" in row["reason"] and "comparisons alone" not in row["reason"]
+
+
+def test_evaluate_all_resolves_conditions_in_any_file_order(tmp_path):
+    """'fails without X' listed before 'learns': the condition is evaluated first all the same, and a
+    full method that does not learn leaves the ablation claim inconclusive (it cannot pass vacuously)."""
+    runs = pd.DataFrame([{"experiment": "exp", "algo": algo, "env": "e1", "seed": seed, "status": "completed",
+                          "diverged_at_step": np.nan, "total_steps": 100, "below_paper_scale": False, "scale_notes": "",
+                          "kind": "continuous"} for algo in ("full", "ablated") for seed in range(5)])
+    directory = tmp_path / "mirl"
+    directory.mkdir()
+    runs.to_csv(directory / "runs.csv", index=False)
+    fails = claim("below", id="fails", algos=["ablated"], threshold=0.5, given=["learns"])
+    learns = claim("above", id="learns", algos=["full"], threshold=0.5)
+    for full_scores, expected in ((HIGH, "reproduced"), (LOW, "inconclusive")):
+        tidy = pd.DataFrame([{"paper": "mirl", "experiment": "exp", "algo": algo, "label": algo, "agent": "A", "env": "e1",
+                              "seed": seed, "step": 100, "metric": "eval_return", "value": value}
+                             for algo, values in (("full", full_scores), ("ablated", LOW)) for seed, value in enumerate(values)])
+        tidy.to_csv(directory / "tidy.csv.gz", index=False)
+        table = C.evaluate_all([fails, learns], {"mirl": directory}, ANALYSIS)
+        assert list(table.id) == ["fails", "learns"]
+        assert table.set_index("id").verdict["fails"] == expected
+
+
+def test_step_window_restricts_the_scores(tmp_path):
+    """A dip early in the run: visible inside the window, averaged away over the whole run."""
+    steps = range(100, 2001, 100)
+    runs = pd.DataFrame([{"experiment": "exp", "algo": algo, "env": "e1", "seed": seed, "status": "completed",
+                          "diverged_at_step": np.nan, "total_steps": 2000, "below_paper_scale": False, "scale_notes": "",
+                          "kind": "tabular"} for algo in ("a", "b") for seed in range(5)])
+    tidy = pd.DataFrame([{"paper": "mirl", "experiment": "exp", "algo": algo, "label": algo, "agent": "A", "env": "e1",
+                          "seed": seed, "step": step, "metric": "eval_return",
+                          "value": (-5.0 if algo == "b" and 200 <= step <= 400 else 1.0) + 0.01 * seed}
+                         for algo in ("a", "b") for seed in range(5) for step in steps])
+    directory = tmp_path / "mirl"
+    directory.mkdir()
+    runs.to_csv(directory / "runs.csv", index=False)
+    tidy.to_csv(directory / "tidy.csv.gz", index=False)
+    early = claim("better", id="early", metric="mean_eval_return", step_window=[0, 500], margin=1.0)
+    whole = claim("better", id="whole", metric="mean_eval_return", margin=1.0)
+    too_long = claim("better", id="long", metric="mean_eval_return", step_window=[0, 5000])
+    table = C.evaluate_all([early, whole, too_long], {"mirl": directory}, ANALYSIS).set_index("id")
+    assert table.verdict["early"] == "reproduced" and table.estimate["early"] == pytest.approx(18 / 5)
+    assert table.verdict["whole"] == "not reproduced" and table.estimate["whole"] == pytest.approx(18 / 20)
+    assert table.verdict["long"] == "inconclusive" and "runs too short: total_steps 2000 < the end of step_window 5000" \
+        in table.reason["long"]
 
 
 def test_diverged_runs_do_not_count_as_seeds():
@@ -235,7 +296,12 @@ GOOD = {"id": "x", "paper": "mirl", "source": "paper", "statement": "s", "test":
     ({"test": "not_worse"}, "'margin'", "relative_margin"),
     ({"test": "above"}, "'data.algos'", "missing"),
     ({"require": "most"}, "'require'", "majority"),
-    ({"threshold": 1}, "'threshold'", "above and below")])
+    ({"threshold": 1}, "'threshold'", "above and below"),
+    ({"data": {**GOOD["data"], "step_window": [500, 100]}}, "'data.step_window'", "0 <= first < last"),
+    ({"data": {**GOOD["data"], "step_window": 1000}}, "'data.step_window'", "[first, last]"),
+    ({"given": "x"}, "'given'", "list"),
+    ({"given": ["broken-one"]}, "'given'", "itself"),
+    ({"given": ["nope"]}, "'given'", "unknown claim id 'nope'; defined: x, broken-one")])
 def test_broken_claims_file_names_entry_and_field(tmp_path, change, field, allowed):
     bad = {**GOOD, "id": "broken-one", **change}
     bad = {k: v for k, v in bad.items() if v is not None}
@@ -245,6 +311,13 @@ def test_broken_claims_file_names_entry_and_field(tmp_path, change, field, allow
         C.load_claims(path)
     message = str(err.value)
     assert "claim #1 ('broken-one')" in message and f"field {field}" in message and allowed in message, message
+
+
+def test_circular_conditions_are_rejected(tmp_path):
+    path = tmp_path / "claims.yaml"
+    path.write_text(yaml.safe_dump([{**GOOD, "given": ["y"]}, {**GOOD, "id": "y", "given": ["x"]}]))
+    with pytest.raises(C.ClaimsError, match=r"circular condition x -> y -> x"):
+        C.load_claims(path)
 
 
 def test_broken_claims_file_duplicates_and_shape(tmp_path):

@@ -35,7 +35,17 @@ How a verdict is reached
    naming the algorithm, env or score), when an (algorithm, env) has fewer than ``min_seeds`` completed
    runs (``too few seeds``), when any run used is below paper scale (runs.csv ``below_paper_scale``),
    or, for the divergence tests, when a run's budget is below ``min_steps``. The statistic is still
-   reported when it can be computed.
+   reported when it can be computed. Below paper scale the table adds what the comparisons alone
+   say; with too few seeds it does not (a bootstrap over one or two seeds has a handful of distinct
+   resamples: any reading of it would be noise).
+5. A claim with ``given: [ids]`` is conditional: its verdict stands only when every listed claim is
+   ``reproduced`` (e.g. "PMAC fails without detail X" means something only when full PMAC learns in
+   the same data); otherwise it is ``inconclusive`` with the reason ``condition not met``.
+
+A score test may restrict its data to a step window, ``data.step_window: [first, last]``: the
+per-run scores are then computed from the snapshots with first <= step <= last only (``final_<m>``
+from the last snapshots inside the window, ``mean_<m>`` over the window), and runs whose budget ends
+before ``last`` make the claim inconclusive (``runs too short``).
 
 The statistic reported in ``statistic``/``estimate``/``low``/``high`` is the headline comparison: the
 worst one for ``all`` and ``majority`` (a contradicting one first, then an unclear one, then the
@@ -98,6 +108,8 @@ class Claim:
     threshold: float | None = None
     before_step: int | None = None
     min_steps: int | None = None
+    step_window: tuple[int, int] | None = None
+    given: tuple[str, ...] = ()
     note: str = ""
 
     @property
@@ -122,8 +134,8 @@ class Comparison:
 # ------------------------------------------------------------------------------------ loading
 
 _TOP_KEYS = {"id", "paper", "source", "statement", "test", "data", "require", "min_seeds", "margin",
-             "relative_margin", "threshold", "before_step", "min_steps", "note"}
-_DATA_KEYS = {"experiment", "metric", "envs", "pool_envs", "algo", "than", "algos"}
+             "relative_margin", "threshold", "before_step", "min_steps", "given", "note"}
+_DATA_KEYS = {"experiment", "metric", "envs", "pool_envs", "algo", "than", "algos", "step_window"}
 
 
 def load_claims(path: str | Path) -> list[Claim]:
@@ -144,7 +156,33 @@ def load_claims(path: str | Path) -> list[Claim]:
             raise ClaimsError(f"claim #{index} ({claim.id!r}): field 'id': duplicate id, already used by claim #{seen[claim.id]}")
         seen[claim.id] = index
         claims.append(claim)
+    for index, claim in enumerate(claims):
+        for other in claim.given:
+            if other not in seen:
+                raise ClaimsError(f"claim #{index} ({claim.id!r}): field 'given': unknown claim id {other!r}; "
+                                  f"defined: {', '.join(seen)}")
+    evaluation_order(claims)
     return claims
+
+
+def evaluation_order(claims: list[Claim]) -> list[Claim]:
+    """The claims with every claim after those it is ``given``; a cycle raises ClaimsError naming it."""
+    by_id, done, order = {c.id: c for c in claims}, set(), []
+
+    def visit(claim: Claim, path: tuple[str, ...]):
+        if claim.id in path:
+            raise ClaimsError(f"claim {claim.id!r}: field 'given': circular condition {' -> '.join((*path, claim.id))}")
+        if claim.id in done:
+            return
+        for other in claim.given:
+            if other in by_id:
+                visit(by_id[other], (*path, claim.id))
+        done.add(claim.id)
+        order.append(claim)
+
+    for claim in claims:
+        visit(claim, ())
+    return order
 
 
 def parse_claim(entry, index: int) -> Claim:
@@ -248,6 +286,18 @@ def parse_claim(entry, index: int) -> Claim:
         if value is not None and value < 1:
             fail(key, f"must be a positive step count, got {value}")
     fields["before_step"], fields["min_steps"] = before, min_steps if min_steps is not None else before
+    window = data.get("step_window")
+    if window is not None:
+        if test not in SCORE_TESTS:
+            fail("data.step_window", f"only for score tests ({', '.join(SCORE_TESTS)}); divergence tests take before_step")
+        if (not isinstance(window, list) or len(window) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in window)
+                or not 0 <= window[0] < window[1]):
+            fail("data.step_window", f"must be [first, last], two step counts with 0 <= first < last, got {window!r}")
+        fields["step_window"] = tuple(window)
+    given = get(entry, "given", list, False)
+    if given is not None and fields["id"] in given:
+        fail("given", "a claim cannot be conditional on itself")
+    fields["given"] = given or ()
     return Claim(**fields)
 
 
@@ -510,13 +560,15 @@ def claim_scores(claim: Claim, per_run_scores: pd.DataFrame | None, mine: pd.Dat
 
 
 def scale_blockers(claim: Claim, mine: pd.DataFrame) -> list[tuple[str, str]]:
-    """(short, long) reasons why the runs cannot decide the claim: below paper scale, or (divergence
-    tests) budgets shorter than ``min_steps``."""
+    """(short, long) reasons why the runs cannot decide the claim: below paper scale, or budgets shorter
+    than ``min_steps`` (divergence tests) or than the end of ``step_window``."""
     out = []
-    if claim.test in DIVERGENCE_TESTS and "total_steps" in mine:
+    needed = claim.min_steps if claim.test in DIVERGENCE_TESTS else claim.step_window[1] if claim.step_window else None
+    if needed is not None and "total_steps" in mine:
         steps = pd.to_numeric(mine.total_steps, errors="coerce")
-        if (steps < claim.min_steps).any():
-            out.append(("runs too short", f"runs too short: total_steps {int(steps.min())} < min_steps {claim.min_steps}"))
+        if (steps < needed).any():
+            what = "min_steps" if claim.test in DIVERGENCE_TESTS else "the end of step_window"
+            out.append(("runs too short", f"runs too short: total_steps {int(steps.min())} < {what} {needed}"))
     if "below_paper_scale" in mine and _as_bool(mine.below_paper_scale).any():
         below = mine[_as_bool(mine.below_paper_scale)]
         notes = sorted({str(n) for n in below.scale_notes.dropna() if str(n)}) if "scale_notes" in below else []
@@ -525,9 +577,11 @@ def scale_blockers(claim: Claim, mine: pd.DataFrame) -> list[tuple[str, str]]:
 
 
 def evaluate(claim: Claim, per_run_scores: pd.DataFrame | None, runs: pd.DataFrame | None, reps: int, seed: int,
-             confidence: float) -> dict:
+             confidence: float, conditions: dict[str, str] | None = None) -> dict:
     """One claim -> its verdict row (see the module docstring for the rules). Never raises on
-    missing data: such a claim is inconclusive with a reason starting 'missing data:'."""
+    missing data: such a claim is inconclusive with a reason starting 'missing data:'.
+    ``conditions`` holds the verdicts of the claims this one is ``given`` (absent = not evaluated).
+    ``per_run_scores`` must already be restricted to the claim's ``step_window``."""
     mine, envs = claim_runs(claim, runs)
     missing = missing_runs(claim, mine, envs)
     if claim.test in SCORE_TESTS:
@@ -543,6 +597,12 @@ def evaluate(claim: Claim, per_run_scores: pd.DataFrame | None, runs: pd.DataFra
                            _too_few(few, claim.min_seeds, claim.test in SCORE_TESTS)))
     if missing:
         blocked.insert(0, ("missing data", "missing data: " + _listing(missing)))
+    unmet = [f"{other} is {(conditions or {}).get(other, 'not evaluated')}" for other in claim.given
+             if (conditions or {}).get(other) != "reproduced"]
+    if unmet:
+        blocked.append(("condition not met", "condition not met: " + "; ".join(unmet)))
+    # With too few seeds or an unmet condition, the comparisons say nothing about the claim: no evidence line.
+    silent = bool(few or unmet)
 
     evidence = combine([c.outcome for c in comparisons], claim.require)
     verdict = "inconclusive" if blocked else evidence
@@ -556,7 +616,7 @@ def evaluate(claim: Claim, per_run_scores: pd.DataFrame | None, runs: pd.DataFra
     else:
         statistic, estimate, low, high = "--", np.nan, np.nan, np.nan
     reasons, short = [b[1] for b in blocked], [b[0] for b in blocked]
-    if blocked and comparisons:
+    if blocked and comparisons and not silent:
         reasons.append(f"the comparisons alone say: {evidence}")
         short.append(f"the comparisons alone say: {evidence}")
     elif not blocked and verdict != "reproduced":
@@ -567,12 +627,13 @@ def evaluate(claim: Claim, per_run_scores: pd.DataFrame | None, runs: pd.DataFra
         "id": claim.id, "paper": claim.paper, "source": claim.source, "statement": claim.statement,
         "test": claim.test, "require": claim.require, "experiment": claim.experiment,
         "metric": claim.metric or "status", "algos": " ".join(claim.all_algos), "envs": " ".join(envs),
-        "verdict": verdict, "evidence": evidence if comparisons else "none", "statistic": statistic,
+        "verdict": verdict, "evidence": evidence if comparisons and not silent else "none", "statistic": statistic,
         "estimate": estimate, "low": low, "high": high, "n_runs": len(mine),
         "n_comparisons": len(comparisons), "n_support": n_support, "n_contradict": n_contra,
         "reason": "; ".join(reasons), "short_reason": "; ".join(short),
         "details": " | ".join(f"{c.text}: {c.outcome}" for c in comparisons),
         "threshold": claim.threshold, "margin": claim.margin, "relative_margin": claim.relative_margin,
+        "step_window": "-".join(map(str, claim.step_window)) if claim.step_window else "", "given": " ".join(claim.given),
         "min_seeds": claim.min_seeds, "bootstrap_reps": reps, "bootstrap_seed": seed, "confidence": confidence,
         "note": claim.note,
     }
@@ -591,30 +652,42 @@ def _evidence_reason(comparisons: list[Comparison], require: str) -> str:
 
 # ---------------------------------------------------------------------------- all claims, I/O
 
-def load_aggregate(directory: Path, final_window, human_scores: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame, str]:
-    """(per-run scores, runs, note) from one paper's aggregate directory; the note says what was not
-    available (e.g. human-normalised scores without a human-scores table)."""
-    runs = pd.read_csv(directory / "runs.csv")
-    tidy_path = directory / "tidy.csv.gz"
-    tidy = pd.read_csv(tidy_path) if tidy_path.exists() else pd.DataFrame(
-        columns=["paper", "experiment", "algo", "label", "agent", "env", "seed", "step", "metric", "value"])
-    per_run = final_scores(tidy, runs, final_window)
-    note = ""
-    if "kind" in runs and (runs.kind == "atari").any():
-        if human_scores is None:
-            note = "no human-scores table: no final_hns scores"
-        else:
-            try:
-                per_run = pd.concat([per_run, human_normalised(per_run, runs, human_scores)], ignore_index=True)
-            except ValueError as err:
-                note = f"no final_hns scores: {err}"
-    return per_run, runs, note
+class AggregateData:
+    """One paper's aggregate directory, read once; per-run scores computed once per step window."""
+
+    def __init__(self, directory: Path, final_window, human_scores: pd.DataFrame | None):
+        self.runs = pd.read_csv(directory / "runs.csv")
+        tidy_path = directory / "tidy.csv.gz"
+        self.tidy = pd.read_csv(tidy_path) if tidy_path.exists() else pd.DataFrame(
+            columns=["paper", "experiment", "algo", "label", "agent", "env", "seed", "step", "metric", "value"])
+        self.final_window, self.human_scores = final_window, human_scores
+        self.note = ""
+        """What was not available (e.g. human-normalised scores without a human-scores table)."""
+        self._scores: dict = {}
+
+    def scores(self, window: tuple[int, int] | None = None) -> pd.DataFrame:
+        """Per-run scores (rlrepro.aggregate.final_scores, plus final_hns for Atari runs) from the
+        snapshots inside ``window`` (first, last), or from all of them."""
+        if window not in self._scores:
+            tidy = self.tidy if window is None else self.tidy[self.tidy.step.between(*window)]
+            per_run = final_scores(tidy, self.runs, self.final_window)
+            if "kind" in self.runs and (self.runs.kind == "atari").any():
+                if self.human_scores is None:
+                    self.note = "no human-scores table: no final_hns scores"
+                else:
+                    try:
+                        per_run = pd.concat([per_run, human_normalised(per_run, self.runs, self.human_scores)], ignore_index=True)
+                    except ValueError as err:
+                        self.note = f"no final_hns scores: {err}"
+            self._scores[window] = per_run
+        return self._scores[window]
 
 
 def evaluate_all(claims: list[Claim], aggregate_dirs: dict[str, Path], analysis: dict,
                  human_scores: Path | None = None) -> pd.DataFrame:
-    """Every claim's verdict row, in the claims file's order. A paper without an aggregate directory
-    (or runs.csv) makes its claims inconclusive: missing data."""
+    """Every claim's verdict row, in the claims file's order (evaluated after the claims they are
+    ``given``). A paper without an aggregate directory (or runs.csv) makes its claims inconclusive:
+    missing data."""
     reps, seed, confidence = analysis["bootstrap_reps"], analysis["bootstrap_seed"], analysis["confidence"]
     table = pd.read_csv(human_scores) if human_scores is not None else None
     loaded = {}
@@ -623,20 +696,20 @@ def evaluate_all(claims: list[Claim], aggregate_dirs: dict[str, Path], analysis:
         if directory is None or not (Path(directory) / "runs.csv").exists():
             loaded[paper] = f"missing data: no aggregate results for paper {paper!r} ({directory}/runs.csv not found)"
         else:
-            loaded[paper] = load_aggregate(Path(directory), analysis["final_window"], table)
-    rows = []
-    for claim in claims:
+            loaded[paper] = AggregateData(Path(directory), analysis["final_window"], table)
+    rows: dict[str, dict] = {}
+    for claim in evaluation_order(claims):
         data = loaded[claim.paper]
+        verdicts = {other: rows[other]["verdict"] for other in claim.given if other in rows}
         if isinstance(data, str):
-            row = evaluate(claim, None, None, reps, seed, confidence)
+            row = evaluate(claim, None, None, reps, seed, confidence, verdicts)
             row.update(verdict="inconclusive", reason=data, short_reason="missing data: no aggregate results")
         else:
-            per_run, runs, note = data
-            row = evaluate(claim, per_run, runs, reps, seed, confidence)
-            if note and claim.metric == "final_hns" and row["reason"].startswith("missing data"):
-                row["reason"] += f" ({note})"
-        rows.append(row)
-    return pd.DataFrame(rows)
+            row = evaluate(claim, data.scores(claim.step_window), data.runs, reps, seed, confidence, verdicts)
+            if data.note and claim.metric == "final_hns" and row["reason"].startswith("missing data"):
+                row["reason"] += f" ({data.note})"
+        rows[claim.id] = row
+    return pd.DataFrame([rows[claim.id] for claim in claims])
 
 
 # --------------------------------------------------------------------------------------- LaTeX
