@@ -41,7 +41,8 @@ score is correct actions / visits over the rows used, not an equal-weight mean o
 without a weight (runs written before the weight was recorded) weigh 1."""
 LATE_CHANGE_METRICS = ("eval_return",)
 """Metrics that also get ``late_change_<metric>``: the final score minus the same score at mid-run."""
-BUDGET_COLUMNS = ("total_steps", "eval_interval", "log_interval", "eval_episodes", "eval_max_steps", "eval_epsilon")
+BUDGET_COLUMNS = ("total_steps", "eval_interval", "log_interval", "eval_episodes", "eval_max_steps", "eval_epsilon",
+                  "early_eval_interval", "early_eval_until")
 """Budget fields copied into runs.csv (empty where a kind has no such field)."""
 
 
