@@ -141,7 +141,7 @@ fig.savefig(figure_dir / f"{experiment}_figure1.pdf")
 def reward_by_grid(algos: list[str], name: str, mark_divergence: bool = False, early: int = 0) -> None:
     """One reward panel per grid for ``algos``; optionally a tick at each run's divergence step, and
     (``early`` > 0) a second row with the raw snapshot returns up to step ``early``."""
-    fig, axes = plt.subplots(2 if early else 1, len(envs), figsize=(3.6 * len(envs), 2.8 * (2 if early else 1)), squeeze=False)
+    fig, axes = plt.subplots(2 if early else 1, len(envs), figsize=(3.6 * len(envs), 2.8 + 2.4 * bool(early)), squeeze=False)
     palette = dict(zip(algos, sns.color_palette(n_colors=len(algos)), strict=True))
     for ax, env in zip(axes[1] if early else [], envs):
         lineplot(ax, reward[(reward.env == env) & (reward.step <= early)], "step", "eval_return", algos)

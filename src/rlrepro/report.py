@@ -104,11 +104,8 @@ def final_table(final: pd.DataFrame, runs: pd.DataFrame, algos: list[str], capti
     lines += [r"\end{tabular}}",
               f"\\caption{{{caption} Mean over completed seeds with {pct}\\% stratified-bootstrap intervals (rliable). "
               r"`Final' averages the last snapshots of each run; `mean' averages the whole run (area under the curve); "
-              r"correct-action rates are correct actions per visit to the scored cells. `Ceiling': the rate an agent "
-              r"whose greedy action is right would reach, $(1-\epsilon)+\epsilon\,\rho(a^*)$ with the prior it explores from. "
-              r"Evaluation uses common random numbers (snapshot $k$ of seed $s$ draws from the same generator for every "
-              r"algorithm), so algorithms with the same greedy policy play identical episodes: identical returns and "
-              r"intervals (e.g.\ QL and SQL) are expected, not a bug.}",
+              r"correct-action rates are correct actions per visit. `Ceiling': $(1-\epsilon)+\epsilon\,\rho(a^*)$. "
+              r"Common random numbers at evaluation: agents with the same greedy policy (e.g.\ QL and SQL) show identical returns.}",
               f"\\label{{{label}}}", r"\end{table}", ""]
     return "\n".join(lines)
 
