@@ -16,7 +16,8 @@
 # Draws, from the aggregate stage's tidy table only:
 # * **Figure 1 layout** for both grids: evaluation reward (EMA) and correct-action rate of QL, SQL,
 #   SQL_m and MIRL, under the paper's hyperparameters and under the authors' later advice;
-# * the **alpha_rho sweep** of MIRL;
+# * the **alpha_rho sweep** of MIRL, over the whole run and, below, the unsmoothed snapshots of the
+#   dense early evaluation (where the seed report saw a dip near 2k steps);
 # * the **stability study**: naive exp(beta Q), beta*Q clipped to +-300/500/700, and the stable form.
 #
 # Lines are means over seeds; bands are t-intervals over seeds (mean +- t * standard error, at the
@@ -134,13 +135,19 @@ fig.tight_layout()
 fig.savefig(figure_dir / f"{experiment}_figure1.pdf")
 
 # %% [markdown]
-# ## MIRL's prior learning rate alpha_rho (gamma 0.999)
+# ## MIRL's prior learning rate alpha_rho (gamma 0.999); below, the dense early snapshots
 
 # %%
-def reward_by_grid(algos: list[str], name: str, mark_divergence: bool = False) -> None:
-    """One reward panel per grid for ``algos``; optionally a tick at each run's divergence step."""
-    fig, axes = plt.subplots(1, len(envs), figsize=(3.6 * len(envs), 2.8), squeeze=False)
+def reward_by_grid(algos: list[str], name: str, mark_divergence: bool = False, early: int = 0) -> None:
+    """One reward panel per grid for ``algos``; optionally a tick at each run's divergence step, and
+    (``early`` > 0) a second row with the raw snapshot returns up to step ``early``."""
+    fig, axes = plt.subplots(2 if early else 1, len(envs), figsize=(3.6 * len(envs), 2.8 + 2.4 * bool(early)), squeeze=False)
     palette = dict(zip(algos, sns.color_palette(n_colors=len(algos)), strict=True))
+    for ax, env in zip(axes[1] if early else [], envs):
+        lineplot(ax, reward[(reward.env == env) & (reward.step <= early)], "step", "eval_return", algos)
+        ax.set_title(f"{ENVS[env]}: first {early} steps, unsmoothed", fontsize=8)
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel("evaluation reward")
     for ax, env in zip(axes[0], envs, strict=True):
         lineplot(ax, reward[reward.env == env], "step", "eval_return_ema", algos)
         if mark_divergence:
@@ -155,7 +162,8 @@ def reward_by_grid(algos: list[str], name: str, mark_divergence: bool = False) -
     fig.savefig(figure_dir / f"{experiment}_{name}.pdf")
 
 
-reward_by_grid(panels.get("alpha_rho_sweep", []), "alpha_rho_sweep")
+early_until = int(runs.early_eval_until.max()) if "early_eval_until" in runs and runs.early_eval_until.notna().any() else 0
+reward_by_grid(panels.get("alpha_rho_sweep", []), "alpha_rho_sweep", early=early_until)
 
 # %% [markdown]
 # ## Stability: naive, clipped and stable soft values over the whole run

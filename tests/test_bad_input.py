@@ -18,7 +18,7 @@ from conftest import REPO, activated_env, copy_workflow
 @pytest.mark.parametrize("patch, message", [
     ({"sclae": "default"}, r"<top level>: Additional properties are not allowed \('sclae' was unexpected\); allowed keys: algorithms, analysis"),
     ({"experiments": {"mirl_tabular": {"budget": {"total_stpes": 5}}}},
-     r"experiments.mirl_tabular.budget: Additional properties .*'total_stpes'.*allowed keys: checkpoint_interval, eval_episodes"),
+     r"experiments.mirl_tabular.budget: Additional properties .*'total_stpes'.*allowed keys: checkpoint_interval, early_eval_interval, early_eval_until, eval_episodes"),
     ({"experiments": {"mirl_tabular": {"algorithms": ["ql", "mirll"]}}}, r"experiments.mirl_tabular.algorithms\[1\]: unknown algorithm 'mirll'; defined: "),
     ({"experiments": {"mirl_tabular": {"envs": ["corridor", "maze"]}}}, r"experiments.mirl_tabular.envs\[1\]: 'maze' is not an environment of kind 'tabular'; allowed: corridor, left_once"),
     ({"experiments": {"epmd_mujoco": {"envs": ["Hopper-v4"]}}},
@@ -62,6 +62,10 @@ from conftest import REPO, activated_env, copy_workflow
      r"experiments.epmd_mujoco.agent_overrides.batch_size, experiments.epmd_mujoco.agent_overrides_by_env.Hopper-v5.buffer_size\)"),
     ({"experiments": {"mirl_atari": {"agent_overrides": {"buffer_size": 4}}}},
      r"algorithms.dqn in experiments.mirl_atari: buffer_size \(4\) must be at least batch_size \(8\)"),
+    ({"experiments": {"mirl_tabular": {"budget": {"early_eval_interval": 150}}}},
+     r"experiments.mirl_tabular.budget: early_eval_interval \(150\) must be a multiple of log_interval \(100\)"),
+    ({"algorithms": {"sql_m_prior": {"overrides": {"marginal_pseudo_count": 0}}}},
+     r"sql_m_prior.*marginal_prior_in_soft_value: true needs marginal_pseudo_count > 0"),
 ])
 def test_bad_config_names_the_key_and_what_is_allowed(smoke_config, patch, message):
     with pytest.raises(ConfigError, match=message):

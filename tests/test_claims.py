@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from rlrepro import claims as C
-from rlrepro.aggregate import FINAL_METRICS
+from rlrepro.aggregate import FINAL_METRICS, LATE_CHANGE_METRICS
 from rlrepro.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -339,7 +339,8 @@ def test_project_claims_match_the_config():
     claims = C.load_claims(REPO / "config/claims.yaml")
     config = load_config(REPO / "config/config.yaml")
     assert len(claims) >= 12 and {c.paper for c in claims} == {"mirl", "epmd"}
-    metrics = {f"{p}_{m}" for p in ("final", "mean") for m in FINAL_METRICS} | {"final_hns"}
+    metrics = ({f"{p}_{m}" for p in ("final", "mean") for m in FINAL_METRICS} | {"final_hns"}
+               | {f"late_change_{m}" for m in LATE_CHANGE_METRICS})
     for c in claims:
         exp = config["experiments"].get(c.experiment)
         assert exp is not None, f"{c.id}: unknown experiment {c.experiment}"

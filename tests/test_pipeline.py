@@ -134,7 +134,7 @@ def test_executed_notebook_and_figures_are_kept(smoke_workflow):
 
 def test_every_run_of_the_config_was_trained_once(smoke_workflow):
     runs = pd.read_csv(smoke_workflow / "results/aggregate/mirl/runs.csv")
-    assert len(runs) == 7 * 2 * 2 + 3 * 2  # algorithms x grids x seeds, then algorithms x seeds on Pong (config/smoke.yaml)
+    assert len(runs) == 9 * 2 * 2 + 3 * 2  # algorithms x grids x seeds, then algorithms x seeds on Pong (config/smoke.yaml)
     assert runs.below_paper_scale.all()
     assert not runs.duplicated(["algo", "env", "seed"]).any()
 

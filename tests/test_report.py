@@ -28,3 +28,26 @@ def test_compare_uses_interval_overlap():
     assert compare(a, b) == "higher"
     assert compare(b, a) == "lower"
     assert compare(a, c).startswith("indistinguishable")
+
+
+def test_beta_q_sentence_says_whether_the_clip_acts():
+    from rlrepro.report import beta_q_sentence
+
+    clipped = pd.DataFrame({"max_abs_beta_q": [650.0, 720.0, 760.0], "cfg_soft_form": "clipped", "cfg_clip_bound": 700.0,
+                            "clip_binds_from_step": [None, 98000, 96000]})
+    text = beta_q_sentence(clipped)
+    assert "largest $|\\beta Q|$ per run: median 720 (range 650--760)" in text and "$\\pm700$" in text and "acts in 2 of 3 runs, from step 97000 (median)" in text
+    stable = clipped.assign(cfg_soft_form="stable", clip_binds_from_step=None)
+    assert "acts" not in beta_q_sentence(stable) and "median 720" in beta_q_sentence(stable)
+    assert beta_q_sentence(pd.DataFrame({"max_abs_beta_q": [None]})) == ""
+
+
+def test_ceiling_macros_read_the_runs():
+    from rlrepro.report import ceiling_macros
+
+    rows = [("ql", 0.925, 0.925, 0.925), ("sql", 0.925, 0.925, 0.925), ("mirl", 0.912, 0.905, 0.918)]
+    final = pd.DataFrame([{"algo": a, "env": "left_once", "metric": "final_correct_action_ceiling", "mean": m,
+                           "mean_low": lo, "mean_high": hi} for a, m, lo, hi in rows])
+    text = "".join(ceiling_macros(final, {"paper_hyperparameters": ["ql", "sql", "sql_m", "mirl"]}))
+    assert "\\MirlTabularCeilingUniform}{0.925}" in text and "\\MirlTabularCeilingMirl}{0.912 [0.905, 0.918]}" in text
+    assert "{--}" in "".join(ceiling_macros(final.iloc[0:0], {}))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from rlrepro.soft import prior_update, soft_policy, soft_policy_unstable, soft_value, soft_value_unstable
-from rlrepro.tabular import MIRL, QLearning, TabularConfig
+from rlrepro.tabular import MIRL, Budget, MarginalSoftQLearning, QLearning, SoftQLearning, TabularConfig, correct_action_ceiling
 
 
 def test_soft_value_equals_naive_formula_where_finite():
@@ -86,3 +86,50 @@ def test_q_learning_step_hand_computed():
     agent.q[:] = [[0.0, 0.0], [3.0, -1.0]]
     agent.update(0, 0, 1.0, 1, False)
     assert agent.q[0, 0] == pytest.approx(1.0 + 0.5 * 3.0)
+
+
+def test_sql_m_marginal_as_prior_in_eqs_2_and_6_hand_computed():
+    """The paper's SQL_m: rho = the action marginal (counts + pseudo-count) in V (eq. 2) and pi (eq. 6)."""
+    cfg = TabularConfig(gamma=0.5, beta_increment=1.0, marginal_prior_in_soft_value=True, marginal_pseudo_count=1.0)
+    agent = MarginalSoftQLearning(2, 2, cfg)
+    np.testing.assert_allclose(agent.rho, [0.5, 0.5])
+    agent.update(0, 1, 0.0, 1, True)  # counts (1, 2): marginal (1/3, 2/3), beta 2
+    np.testing.assert_allclose(agent.rho, [1 / 3, 2 / 3])
+    agent.q[1] = [1.0, 0.0]
+    v = math.log(1 / 3 * math.exp(2.0) + 2 / 3) / 2.0
+    assert agent.next_value(agent.q[1]) == pytest.approx(v, rel=1e-12)
+    w = np.array([1 / 3 * math.exp(2.0), 2 / 3])
+    np.testing.assert_allclose(agent.policy(agent.q[1]), w / w.sum(), rtol=1e-12)
+    # The reproduction's reading keeps rho uniform in V and pi and explores from the marginal.
+    explore = MarginalSoftQLearning(2, 2, TabularConfig(beta_increment=1.0))
+    explore.update(0, 1, 0.0, 1, True)
+    np.testing.assert_allclose(explore.rho, [0.5, 0.5])
+    np.testing.assert_allclose(explore.exploration_prior(), [0.0, 1.0])
+
+
+def test_marginal_as_prior_needs_a_pseudo_count():
+    with pytest.raises(ValueError, match="marginal_pseudo_count > 0"):
+        TabularConfig(marginal_prior_in_soft_value=True)
+    with pytest.raises(ValueError, match="marginal_pseudo_count must be >= 0"):
+        TabularConfig(marginal_pseudo_count=-1)
+
+
+def test_correct_action_ceiling_hand_computed():
+    """(1 - eps) + eps rho(a*): 0.925 for a uniform prior over four actions and eps 0.1."""
+    assert correct_action_ceiling(np.full(4, 0.25), np.array([3]), 0.1) == pytest.approx(0.925)
+    assert correct_action_ceiling(np.array([0.4, 0.3, 0.2, 0.1]), np.array([3]), 0.1) == pytest.approx(0.91)
+    assert correct_action_ceiling(np.array([0.4, 0.3, 0.2, 0.1]), np.array([1, 3]), 0.5) == pytest.approx(0.6)
+
+
+def test_max_abs_beta_q_diagnostic():
+    agent = SoftQLearning(2, 2, TabularConfig(beta_increment=2.0))
+    agent.q[:] = [[1.0, -3.0], [0.5, 0.0]]
+    assert agent.diagnostics()["max_abs_beta_q"] == pytest.approx(6.0)
+
+
+def test_budget_early_snapshots():
+    budget = Budget(total_steps=3000, eval_interval=1000, early_eval_interval=200, early_eval_until=1000, log_interval=100)
+    assert [s for s in range(100, 3001, 100) if budget.evaluates_at(s)] == [200, 400, 600, 800, 1000, 2000, 3000]
+    assert [s for s in range(100, 3001, 100) if Budget(total_steps=3000).evaluates_at(s)] == [1000, 2000, 3000]
+    with pytest.raises(ValueError, match="early_eval_interval \\(150\\) must be a multiple of log_interval"):
+        Budget(early_eval_interval=150)

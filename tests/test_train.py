@@ -37,7 +37,8 @@ def test_run_directory_contract(smoke_config, tmp_path):
     assert saved["host"]["cpus"] >= 1 and saved["wall_time_s"] > 0
     assert [r["step"] for r in rows] == list(range(100, 2001, 100))
     evaluated = [r["step"] for r in rows if r["eval_return"] == r["eval_return"]]  # not NaN
-    assert evaluated == list(range(200, 2001, 200))
+    # dense snapshots every early_eval_interval steps up to early_eval_until, then every eval_interval
+    assert evaluated == list(range(100, 1001, 100)) + list(range(1200, 2001, 200))
     assert not (tmp_path / "r" / runstore.CHECKPOINT).exists()
 
 

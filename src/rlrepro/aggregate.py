@@ -33,8 +33,16 @@ from rlrepro.runstore import CorruptRun, read_run, write_atomic
 ALL_GAMES = "all games"
 """The env value of rows that aggregate over every game of an Atari experiment."""
 
-FINAL_METRICS = ("eval_return", "correct_action_rate", "eval_solve_rate", "curriculum_length")
-BUDGET_COLUMNS = ("total_steps", "eval_interval", "log_interval", "eval_episodes", "eval_max_steps", "eval_epsilon")
+FINAL_METRICS = ("eval_return", "correct_action_rate", "eval_solve_rate", "curriculum_length", "correct_action_ceiling")
+WEIGHTED_METRICS = {"correct_action_rate": "scored_in_window"}
+"""Metric -> the metric that weighs its rows in the per-run scores. A window's correct-action rate
+counts as often as the scored cells were visited in it (on the 8x8 grid, the visits to (3,6)), so a
+score is correct actions / visits over the rows used, not an equal-weight mean of windows. Rows
+without a weight (runs written before the weight was recorded) weigh 1."""
+LATE_CHANGE_METRICS = ("eval_return",)
+"""Metrics that also get ``late_change_<metric>``: the final score minus the same score at mid-run."""
+BUDGET_COLUMNS = ("total_steps", "eval_interval", "log_interval", "eval_episodes", "eval_max_steps", "eval_epsilon",
+                  "early_eval_interval", "early_eval_until")
 """Budget fields copied into runs.csv (empty where a kind has no such field)."""
 
 
@@ -61,6 +69,7 @@ def collect(run_dirs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
             **{key: spec["budget"].get(key) for key in BUDGET_COLUMNS},
             "device": meta.get("device", "cpu"),
             **{f"cfg_{key}": _cell(value) for key, value in spec["agent_config"].items()},
+            **beta_q_peak(frame, spec["agent_config"]),
             "last_step": int(frame["step"].max()) if len(frame) else 0,
             "below_paper_scale": spec["below_paper_scale"],
             "scale_notes": "; ".join(spec["scale_notes"]),
@@ -79,21 +88,56 @@ def _cell(value):
     return "x".join(map(str, value)) if isinstance(value, list) else value  # hidden_sizes [256, 256] -> 256x256
 
 
+def beta_q_peak(frame: pd.DataFrame, agent_config: dict) -> dict:
+    """runs.csv columns of a soft tabular run: ``max_abs_beta_q``, the largest |beta Q| over the Q
+    table at the run's log points, and ``clip_binds_from_step``, with soft_form 'clipped' the first
+    logged step where it exceeded clip_bound (empty if it never did, i.e. the clip never acted)."""
+    if "max_abs_beta_q" not in frame or frame.max_abs_beta_q.isna().all():
+        return {"max_abs_beta_q": None, "clip_binds_from_step": None}
+    peak = frame.max_abs_beta_q
+    binds = None
+    if agent_config.get("soft_form") == "clipped":
+        above = frame.step[peak > agent_config["clip_bound"]]
+        binds = int(above.min()) if len(above) else None
+    return {"max_abs_beta_q": float(peak.max()), "clip_binds_from_step": binds}
+
+
 def final_scores(tidy: pd.DataFrame, runs: pd.DataFrame, final_window: int | dict[str, int]) -> pd.DataFrame:
-    """Per completed run, two scores of each metric in FINAL_METRICS: ``final_<metric>``, the mean
+    """Per completed run, scores of each metric in FINAL_METRICS: ``final_<metric>``, the mean
     of its last ``final_window`` snapshots (a number per experiment kind, or one for all), and
     ``mean_<metric>``, the mean over the whole run (an area under the learning curve, which rewards
-    learning early). Diverged runs have no scores."""
+    learning early); for LATE_CHANGE_METRICS also ``late_change_<metric>``, final_<metric> minus the
+    mean of the last ``final_window`` snapshots at or before mid-run (halfway between the run's first
+    and last snapshot). Means weigh rows by WEIGHTED_METRICS. Diverged runs have no scores."""
     completed = runs.loc[runs.status == "completed", ["experiment", "algo", "env", "seed", "kind"]]
-    data = tidy[tidy.metric.isin(FINAL_METRICS)].merge(completed, on=["experiment", "algo", "env", "seed"])
+    run_keys = ["experiment", "algo", "env", "seed"]
+    data = tidy[tidy.metric.isin(FINAL_METRICS)].merge(completed, on=run_keys)
     keys = ["experiment", "algo", "label", "env", "seed", "metric"]
+    data = data.assign(weight=1.0).sort_values("step", kind="stable")
+    for metric, weight in WEIGHTED_METRICS.items():
+        w = tidy.loc[tidy.metric == weight, [*run_keys, "step", "value"]].rename(columns={"value": "w"})
+        rows = data.metric == metric
+        if rows.any() and len(w):
+            data.loc[rows, "weight"] = data.loc[rows, [*run_keys, "step"]].merge(w, on=[*run_keys, "step"], how="left").w.fillna(1.0).to_numpy()
+
+    def weighted_mean(frame: pd.DataFrame) -> pd.DataFrame:
+        sums = frame.assign(wv=frame.value * frame.weight).groupby(keys, as_index=False)[["wv", "weight"]].sum()
+        return sums.assign(value=sums.wv / sums.weight)[keys + ["value"]]
+
     windows = {} if isinstance(final_window, int) else final_window
-    data = data.sort_values("step")
-    last_parts = [part.groupby(keys).tail(windows.get(kind, final_window)) for kind, part in data.groupby("kind")]
-    last = pd.concat(last_parts) if last_parts else data
-    last = last.groupby(keys, as_index=False)["value"].mean()
-    whole = data.groupby(keys, as_index=False)["value"].mean()
-    return pd.concat([last.assign(metric="final_" + last.metric), whole.assign(metric="mean_" + whole.metric)], ignore_index=True)
+
+    def last_snapshots(frame: pd.DataFrame) -> pd.DataFrame:
+        parts = [part.groupby(keys).tail(windows.get(kind, final_window)) for kind, part in frame.groupby("kind")]
+        return pd.concat(parts) if parts else frame
+
+    last, whole = weighted_mean(last_snapshots(data)), weighted_mean(data)
+    late = data[data.metric.isin(LATE_CHANGE_METRICS)]
+    steps = late.groupby(keys).step
+    mid = weighted_mean(last_snapshots(late[late.step <= (steps.transform("min") + steps.transform("max")) / 2]))
+    change = last.merge(mid, on=keys, suffixes=("", "_mid"))
+    change = change.assign(value=change.value - change.value_mid)[keys + ["value"]]
+    return pd.concat([last.assign(metric="final_" + last.metric), whole.assign(metric="mean_" + whole.metric),
+                      change.assign(metric="late_change_" + change.metric)], ignore_index=True)
 
 
 def human_normalised(per_run: pd.DataFrame, runs: pd.DataFrame, human_scores: pd.DataFrame) -> pd.DataFrame:

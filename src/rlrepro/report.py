@@ -84,8 +84,8 @@ def panel_caption(runs: pd.DataFrame, title: str, algos: list[str]) -> str:
 def final_table(final: pd.DataFrame, runs: pd.DataFrame, algos: list[str], caption: str, label: str, confidence: float) -> str:
     lines = [
         r"\begin{table}[ht]", r"\centering\small",
-        r"\resizebox{\textwidth}{!}{%", r"\begin{tabular}{llllll}", r"\toprule",
-        r"grid & algorithm & final return & final correct-action & mean correct-action & runs (diverged) \\",
+        r"\resizebox{\textwidth}{!}{%", r"\begin{tabular}{lllllll}", r"\toprule",
+        r"grid & algorithm & final return & final correct-action & mean correct-action & ceiling (final) & runs (diverged) \\",
         r"\midrule",
     ]
     for env in ENV_NAMES:
@@ -93,7 +93,8 @@ def final_table(final: pd.DataFrame, runs: pd.DataFrame, algos: list[str], capti
             group = runs[(runs.env == env) & (runs.algo == algo)]
             if group.empty:
                 continue
-            cells = interval_cells(final, env, algo, ("final_eval_return", "final_correct_action_rate", "mean_correct_action_rate"))
+            cells = (interval_cells(final, env, algo, ("final_eval_return", "final_correct_action_rate", "mean_correct_action_rate"))
+                     + interval_cells(final, env, algo, ("final_correct_action_ceiling",), digits=3))
             n_div = int((group.status == "diverged").sum())
             lines.append(f"{ENV_NAMES[env]} & {tex_escape(group.label.iloc[0])} & {' & '.join(cells)} & "
                          f"{len(group)} ({n_div}) \\\\")
@@ -102,7 +103,9 @@ def final_table(final: pd.DataFrame, runs: pd.DataFrame, algos: list[str], capti
     pct = round(100 * confidence)
     lines += [r"\end{tabular}}",
               f"\\caption{{{caption} Mean over completed seeds with {pct}\\% stratified-bootstrap intervals (rliable). "
-              r"`Final' averages the last snapshots of each run; `mean' averages the whole run (area under the curve).}",
+              r"`Final' averages the last snapshots of each run; `mean' averages the whole run (area under the curve); "
+              r"correct-action rates are correct actions per visit. `Ceiling': $(1-\epsilon)+\epsilon\,\rho(a^*)$. "
+              r"Common random numbers at evaluation: agents with the same greedy policy (e.g.\ QL and SQL) show identical returns.}",
               f"\\label{{{label}}}", r"\end{table}", ""]
     return "\n".join(lines)
 
@@ -136,10 +139,36 @@ def observations(final: pd.DataFrame, runs: pd.DataFrame, panels: dict[str, list
             if n_div:
                 steps = sel.diverged_at_step.dropna()
                 text += f" (first at step {int(steps.min())}, median {int(steps.median())})"
-            items.append(text + ".")
+            items.append(text + beta_q_sentence(sel) + ".")
     body = "\n".join(f"  \\item {item}" for item in items) or r"  \item No comparisons available."
     return (f"% 'higher'/'lower': the {pct}\\% intervals are disjoint.\n"
             f"\\newcommand{{\\MirlTabularObservations}}{{\\begin{{itemize}}\n{body}\n\\end{{itemize}}}}\n")
+
+
+def beta_q_sentence(sel: pd.DataFrame) -> str:
+    """'; largest |beta Q| per run: median 712 (range 650-760); the clip at +-700 acts in 3 of 10 runs,
+    from step 97000 (median)': why a clip of beta Q does or does not change a run."""
+    if "max_abs_beta_q" not in sel or sel.max_abs_beta_q.isna().all():
+        return ""
+    peak = sel.max_abs_beta_q.dropna()
+    text = f"; largest $|\\beta Q|$ per run: median {peak.median():.0f} (range {peak.min():.0f}--{peak.max():.0f})"
+    if "cfg_soft_form" in sel and (sel.cfg_soft_form == "clipped").all() and "clip_binds_from_step" in sel:
+        bound = sel.cfg_clip_bound.iloc[0]
+        binds = sel.clip_binds_from_step.dropna()
+        text += f"; the clip at $\\pm{bound:g}$ acts in {len(binds)} of {len(sel)} runs"
+        text += f", from step {int(binds.median())} (median)" if len(binds) else ""
+    return text
+
+
+def ceiling_macros(final: pd.DataFrame, panels: dict) -> list[str]:
+    """On the 8x8 grid, the correct-action ceiling (1 - eps) + eps rho(left) of the uniform-prior
+    agents (QL, SQL of the paper panel) and of MIRL's learned prior at the end of its runs."""
+    sel = final[(final.env == "left_once") & (final.metric == "final_correct_action_ceiling")].set_index("algo")
+    algos = panels.get("paper_hyperparameters", [])
+    uniform = [a for a in algos if a in ("ql", "sql") and a in sel.index]
+    mirl = [a for a in algos if a.startswith("mirl") and a in sel.index]
+    return [macro("MirlTabularCeilingUniform", fmt(sel.loc[uniform, "mean"].mean(), 3) if uniform else "--"),
+            macro("MirlTabularCeilingMirl", interval(sel.loc[mirl[0]], digits=3) if mirl else "--")]
 
 
 def generate_tabular(experiment: str, final: pd.DataFrame, runs: pd.DataFrame, stats: dict, panels: dict) -> str:
@@ -151,7 +180,10 @@ def generate_tabular(experiment: str, final: pd.DataFrame, runs: pd.DataFrame, s
         macro("MirlTabularLogInterval", thousands(runs.log_interval.max())),
         macro("MirlTabularEvalMaxSteps", int(runs.eval_max_steps.max())),
         macro("MirlTabularEvalEpsilon", fmt(runs.eval_epsilon.max())),
+        *[macro(f"MirlTabular{camel(key)}", thousands(runs[key].max()) if key in runs and runs[key].notna().any() else "--")
+          for key in ("early_eval_interval", "early_eval_until")],
     ]
+    out += ceiling_macros(final, panels)
     out += [
         macro("MirlTabularBetaIncrement", config_values(runs, "beta_increment")),
         macro("MirlTabularTrainEpsilon", config_values(runs, "epsilon")),

@@ -81,8 +81,8 @@ REFERENCE_ALGOS = ("td3", "sac")
 """Algorithms whose published returns make a MuJoCo task's reference return (see the module docstring)."""
 
 BASELINES = {
-    "mirl": ("ql", "sql", "sql_m"),
-    "mirl_advised": ("ql_advised", "sql_advised", "sql_m_advised"),
+    "mirl": ("ql", "sql", "sql_m", "sql_m_prior"),
+    "mirl_advised": ("ql_advised", "sql_advised", "sql_m_advised", "sql_m_prior_advised"),
     "deep_mirl": ("dqn", "deep_sql"),
     "pmac": ("sac", "td3", "ddpg"),
     "repmd": ("ment", "urex"),

@@ -11,6 +11,9 @@ SQL_m      r + gamma V_soft       argmax_a pi(a|s)            empirical action m
 MIRL       r + gamma V_soft       argmax_a pi(a|s)            learned prior rho, eq. (7)
 =========  =====================  ==========================  ==============================
 
+SQL_m has two readings: the paper's, where the action marginal is also rho in V_soft and pi
+(``marginal_prior_in_soft_value``), and the public reproduction's, where rho stays uniform there.
+
 V_soft and pi are :func:`rlrepro.soft.soft_value` / :func:`rlrepro.soft.soft_policy` with
 beta_i = c * (i + 1) (the public reproduction's schedule; the paper's c is an open parameter).
 """
@@ -57,12 +60,22 @@ class TabularConfig:
     clip_bound: float = 700.0
     """With soft_form 'clipped', beta*Q is clipped to [-clip_bound, clip_bound]."""
     marginal_prior_in_soft_value: bool = False
-    """SQL_m only: also use the action marginal as rho in V_soft and pi (open; the public
-    reproduction keeps rho uniform there and uses the marginal for exploration only)."""
+    """SQL_m only: also use the action marginal as rho in V_soft and pi, eqs. (2) and (6) (the
+    paper's definition of SQL_m; the public reproduction keeps rho uniform there and uses the
+    marginal for exploration only). Both readings run, as separate algorithms."""
+    marginal_pseudo_count: float = 0.0
+    """SQL_m only: count every action starts with in the marginal's count table (open). Must be
+    > 0 when the marginal is the prior: from empty counts the first action's marginal is one-hot,
+    log rho = -inf for every other action, and the agent never tries another one."""
 
     def __post_init__(self):
         if self.soft_form not in SOFT_FORMS:
             raise ValueError(f"soft_form must be one of {SOFT_FORMS}, got {self.soft_form!r}")
+        if self.marginal_pseudo_count < 0:
+            raise ValueError(f"marginal_pseudo_count must be >= 0, got {self.marginal_pseudo_count}")
+        if self.marginal_prior_in_soft_value and self.marginal_pseudo_count <= 0:
+            raise ValueError("marginal_prior_in_soft_value: true needs marginal_pseudo_count > 0 (e.g. 1): with empty "
+                             "counts the marginal after the first action is one-hot and no other action is ever tried")
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -168,7 +181,8 @@ class SoftQLearning(QLearning):
         self.set_prior(d["rho"].copy())
 
     def diagnostics(self) -> dict[str, float]:
-        return {"beta": self.beta}
+        """beta, and the largest |beta Q| over the Q table (what a clip of beta Q must exceed to bind)."""
+        return {"beta": self.beta, "max_abs_beta_q": self.beta * float(np.abs(self.q).max())}
 
 
 class MarginalSoftQLearning(SoftQLearning):
@@ -176,7 +190,9 @@ class MarginalSoftQLearning(SoftQLearning):
 
     def __init__(self, n_states: int, n_actions: int, cfg: TabularConfig):
         super().__init__(n_states, n_actions, cfg)
-        self.action_counts = np.zeros(n_actions)
+        self.action_counts = np.full(n_actions, float(cfg.marginal_pseudo_count))
+        if cfg.marginal_prior_in_soft_value:
+            self.set_prior(self.marginal())
 
     def marginal(self) -> np.ndarray:
         total = self.action_counts.sum()
@@ -247,6 +263,11 @@ class Budget:
     """Environment interactions per run (about 1e5 in the paper)."""
     eval_interval: int = 1000
     """Training steps between evaluation snapshots (a multiple of log_interval)."""
+    early_eval_interval: int = 100
+    """Training steps between snapshots up to early_eval_until (a multiple of log_interval): dense
+    enough to see the reproduction's dip near 2k steps (its code evaluated every 100 steps)."""
+    early_eval_until: int = 0
+    """Last training step of the dense early snapshots; 0 = none (every eval_interval throughout)."""
     log_interval: int = 100
     """Training steps between rows of the metrics table; the window of the correct-action rate."""
     eval_episodes: int = 30
@@ -259,8 +280,22 @@ class Budget:
     """Training steps between checkpoints."""
 
     def __post_init__(self):
-        if self.eval_interval % self.log_interval:
-            raise ValueError(f"eval_interval ({self.eval_interval}) must be a multiple of log_interval ({self.log_interval})")
+        for key in ("eval_interval", "early_eval_interval"):
+            if getattr(self, key) % self.log_interval:
+                raise ValueError(f"{key} ({getattr(self, key)}) must be a multiple of log_interval ({self.log_interval})")
+        if self.early_eval_until < 0:
+            raise ValueError(f"early_eval_until must be >= 0 (0 = no early snapshots), got {self.early_eval_until}")
+
+    def evaluates_at(self, step: int) -> bool:
+        """Whether a snapshot is taken after ``step`` training steps."""
+        return step % self.eval_interval == 0 or (step <= self.early_eval_until and step % self.early_eval_interval == 0)
+
+
+def correct_action_ceiling(prior: np.ndarray, correct: np.ndarray, epsilon: float) -> float:
+    """The correct-action rate of an agent whose greedy action is right: (1 - eps) + eps rho(a*),
+    averaged over the scored cells' correct actions a* (0.925 for eps 0.1 and a uniform prior over
+    four actions); exploring from a prior that is low on a* lowers it."""
+    return float((1.0 - epsilon) + epsilon * prior[correct].mean()) if len(correct) else float("nan")
 
 
 def evaluate(agent: QLearning, env: GridWorld, budget: Budget, rng: np.random.Generator) -> np.ndarray:
@@ -333,6 +368,7 @@ def train(
         s = env.state
     eps = agent.cfg.epsilon
     scored_action = env.scored_action
+    scored_cells = np.flatnonzero(scored_action >= 0)
     rows = state.rows
     try:
         for step in range(state.step, budget.total_steps):
@@ -350,10 +386,12 @@ def train(
                 row = {
                     "step": done,
                     "correct_action_rate": state.window_correct / state.window_scored if state.window_scored else float("nan"),
+                    "scored_in_window": state.window_scored,
                     "scored_visits": state.total_scored,
+                    "correct_action_ceiling": correct_action_ceiling(agent.exploration_prior(), scored_action[scored_cells], eps),
                     **agent.diagnostics(),
                 }
-                if done % budget.eval_interval == 0:
+                if budget.evaluates_at(done):
                     returns = evaluate(agent, env, budget, np.random.default_rng([seed, done]))
                     row.update(eval_return=float(returns.mean()), eval_return_std=float(returns.std()))
                 rows.append(row)
