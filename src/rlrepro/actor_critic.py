@@ -38,6 +38,10 @@ ENVS = ("Pendulum-v1", "HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Ant-v5", "
 maintained successors of the paper's v2)."""
 
 
+PMAC_VALUES = ("soft_mean", "log_partition")
+"""The readings of PMAC's V(s): see ActorCriticConfig.pmac_value."""
+
+
 @dataclass
 class ActorCriticConfig:
     """Hyperparameters of the actor-critic agents (every field is a config override key).
@@ -89,7 +93,19 @@ class ActorCriticConfig:
     mean_penalty: float = 1e-3
     """Coefficient of E[mu^2] in PMAC's policy loss (first author's code; 0 = off)."""
     std_penalty: float = 1e-3
-    """Coefficient of E[sigma^2] in PMAC's policy loss (first author's code; 0 = off)."""
+    """Coefficient of PMAC's penalty on the Gaussian scale (first author's code; 0 = off); its form is std_penalty_form."""
+    std_penalty_form: str = "sigma_squared"
+    """Form of that penalty: 'sigma_squared', E[sum sigma^2], which shrinks sigma (the seed report's wording of the
+    first author's code); 'log_sigma_squared', 0.5 E[mean (log sigma)^2], which pulls sigma towards 1 (SAC v1's code)."""
+    pmac_value: str = "soft_mean"
+    """What PMAC's value network V regresses to (open in the paper): 'soft_mean', min Q - tau' log pi_bar at
+    a ~ pi_bar (SAC v1's value, which does not normalise the weight); 'log_partition',
+    (tau + tau') log E_{pi_bar} exp((min Q - tau' log pi_bar)/(tau + tau')), the log-normaliser of pi*, estimated
+    from pmac_value_samples actions per state."""
+    pmac_value_samples: int = 16
+    """Actions drawn from pi_bar per state for the 'log_partition' estimate (ignored by 'soft_mean', which uses the
+    policy loss's one action as SAC v1 does). The logsumexp of N samples underestimates the log-partition by a
+    Jensen gap that shrinks like 1/N; 16 keeps it small at 16x the critic's forward pass on the batch."""
     # Gaussian policies
     log_std_min: float = -20.0
     """Lower clamp of the Gaussian policies' log std (SAC v1)."""
@@ -104,6 +120,12 @@ class ActorCriticConfig:
             raise ValueError(f"hidden_sizes must be a non-empty list of positive widths, got {self.hidden_sizes}")
         if self.updates_per_step < 1 or self.policy_delay < 1 or self.batch_size < 1:
             raise ValueError("updates_per_step, policy_delay and batch_size must be >= 1")
+        if self.pmac_value not in PMAC_VALUES:
+            raise ValueError(f"pmac_value must be one of {', '.join(PMAC_VALUES)}, got {self.pmac_value!r}")
+        if self.std_penalty_form not in losses.STD_PENALTY_FORMS:
+            raise ValueError(f"std_penalty_form must be one of {', '.join(losses.STD_PENALTY_FORMS)}, got {self.std_penalty_form!r}")
+        if self.pmac_value_samples < 1:
+            raise ValueError(f"pmac_value_samples must be >= 1, got {self.pmac_value_samples}")
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -373,7 +395,12 @@ class PMAC(Agent):
     copy: its outputs enter only detached); actions for the policy loss are sampled from pi_bar;
     their weights pi*/pi_bar follow seed eq. 8 with V(s) from a value network; the policy minimises
     the reverse KL of seed eq. 7 plus, if enabled, the author's mean/std penalties. Twin Q-networks
-    regress to r + gamma V'(s'); V regresses to min Q(s, a) - tau' log pi_bar(a|s), a ~ pi_bar.
+    regress to r + gamma V'(s'). What V regresses to is open (``cfg.pmac_value``): 'soft_mean',
+    min Q(s, a) - tau' log pi_bar(a|s) at the policy loss's action a ~ pi_bar (SAC v1's value network;
+    its mean over a is not the weight's normaliser), or 'log_partition', the log-normaliser of pi*
+    estimated from ``cfg.pmac_value_samples`` actions a ~ pi_bar per state
+    (:func:`losses.pmac_log_partition_value`). Either way the weight uses the value network's V(s) and
+    the critics' target its Polyak copy V'(s'); the policy loss uses one action per state.
     """
 
     def __init__(self, obs_dim, act_dim, cfg, device):
@@ -396,21 +423,33 @@ class PMAC(Agent):
         obs = batch["obs"]
         mean, log_std = self.actor(obs)
         ref_mean, ref_log_std = mean.detach(), log_std.detach()  # pi_bar: the pre-update policy, frozen
-        _, z, ref_log_prob = sample_squashed(ref_mean, ref_log_std)
+        log_partition = cfg.pmac_value == "log_partition"
+        if log_partition:  # N actions per state, [N, batch, act_dim]; the first one also serves the policy loss
+            samples = cfg.pmac_value_samples
+            _, z_all, ref_log_prob_all = sample_squashed(ref_mean.expand(samples, -1, -1), ref_log_std.expand(samples, -1, -1))
+            z, ref_log_prob = z_all[0], ref_log_prob_all[0]
+        else:
+            _, z, ref_log_prob = sample_squashed(ref_mean, ref_log_std)
         action = torch.tanh(z)
 
         with torch.no_grad():
             target = losses.td_target(batch["reward"], batch["terminated"], cfg.gamma, self.value_target(batch["next_obs"]).squeeze(-1))
-            q_ref = self.critics(obs, action).min(0).values
+            if log_partition:
+                q_all = self.critics(obs.repeat(samples, 1), torch.tanh(z_all).flatten(0, 1)).min(0).values.view(samples, -1)
+                q_ref = q_all[0]
+                value_target = losses.pmac_log_partition_value(q_all.T, ref_log_prob_all.T, cfg.kl_coef, cfg.pmac_entropy_coef)
+            else:
+                q_ref = self.critics(obs, action).min(0).values
+                value_target = losses.soft_state_value(q_ref, ref_log_prob, cfg.pmac_entropy_coef)
         value = self.value(obs).squeeze(-1)
         critic_loss = losses.squared_error(self.critics(obs, batch["action"]), target.expand(2, -1))
-        value_loss = losses.squared_error(value, losses.soft_state_value(q_ref, ref_log_prob, cfg.pmac_entropy_coef))
+        value_loss = losses.squared_error(value, value_target)
         step(self.critic_opt, critic_loss + value_loss)
 
         weight = losses.pmac_target_weight(q_ref, ref_log_prob, value.detach(), cfg.kl_coef, cfg.pmac_entropy_coef, self.clamp_max)
         log_prob = losses.squashed_gaussian_log_prob(mean, log_std, z)
         actor_loss = losses.reverse_kl_policy_loss(weight, log_prob) + losses.gaussian_parameter_penalty(
-            mean, log_std.exp(), cfg.mean_penalty, cfg.std_penalty)
+            mean, log_std, cfg.mean_penalty, cfg.std_penalty, cfg.std_penalty_form)
         step(self.actor_opt, actor_loss)
         losses.polyak_update(list(self.value_target.parameters()), list(self.value.parameters()), cfg.target_smoothing)
         self.updates += 1
