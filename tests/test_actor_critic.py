@@ -26,7 +26,7 @@ CONTINUOUS_ALGOS = ["pmac", "pmac_noclamp", "pmac_nomeanreg", "pmac_nostdreg", "
                     "pmac_sacv1_stdreg", "sac", "td3", "ddpg"]
 ROW_COLUMNS = {"step", "train_return", "train_episodes", "updates", "eval_return", "eval_return_std"}
 LOSS_COLUMNS = {
-    "PMAC": {"critic_loss", "value_loss", "actor_loss", "target_weight", "weight_at_clamp"},
+    "PMAC": {"critic_loss", "value_loss", "actor_loss", "target_weight", "weight_at_clamp", "log_mean_raw_weight"},
     "SAC": {"critic_loss", "actor_loss", "alpha"},
     "TD3": {"critic_loss", "actor_loss"},
     "DDPG": {"critic_loss", "actor_loss"},
@@ -176,7 +176,8 @@ def test_pmac_value_readings_differ_only_in_the_value_target(ac_config):
     out, targets = {}, {}
     for reading in ("soft_mean", "log_partition"):
         torch.manual_seed(1)
-        agent = actor_critic.PMAC(3, 1, actor_critic.ActorCriticConfig(hidden_sizes=[16], pmac_value=reading, pmac_value_samples=64), "cpu")
+        cfg = actor_critic.ActorCriticConfig(hidden_sizes=[16], pmac_value=reading, pmac_value_samples=64, clamp_target_weight=False)
+        agent = actor_critic.PMAC(3, 1, cfg, "cpu")
         value_before = agent.value(batch["obs"]).squeeze(-1).detach()
         real = losses.squared_error
         seen = []
@@ -187,6 +188,8 @@ def test_pmac_value_readings_differ_only_in_the_value_target(ac_config):
             losses.squared_error = real
         targets[reading] = seen[1]  # critics first, then V
         torch.testing.assert_close(out[reading]["value_loss"], real(value_before, targets[reading]))
+        # unclamped, the logged log-mean weight is the log of the logged mean weight
+        torch.testing.assert_close(out[reading]["log_mean_raw_weight"], out[reading]["target_weight"].log())
     torch.testing.assert_close(out["soft_mean"]["critic_loss"], out["log_partition"]["critic_loss"])
     assert targets["log_partition"].mean() > targets["soft_mean"].mean()
 

@@ -37,10 +37,11 @@ def test_pmac_weight_table_reads_both_readings_of_v():
     final = pd.DataFrame([{"algo": algo, "env": "Pendulum-v1", "metric": f"{when}_{metric}", "mean": value,
                            "mean_low": value - 0.01, "mean_high": value + 0.01}
                           for algo, base in (("pmac", 0.8), ("pmac_lp_noclamp", 0.5))
-                          for when in ("mean", "final") for metric, value in (("target_weight", base), ("weight_at_clamp", base / 2))])
+                          for when in ("mean", "final") for metric, value in (("target_weight", base), ("weight_at_clamp", base / 2),
+                                                                                    ("log_mean_raw_weight", base / 4))])
     table = pmac_weight_table("epmd_pendulum", final, pmac, ["pmac_lp_noclamp", "pmac"], 0.95)
     rows = [line for line in table.splitlines() if line.startswith("Pendulum")]
     assert rows[0].startswith("Pendulum-v1 & PMAC, log-partition V, no weight clamp & log\\_partition & none & 0.50 [0.49, 0.51]")
-    assert "soft\\_mean & 0.9 & 0.80 [0.79, 0.81] & 0.40 [0.39, 0.41]" in rows[1]
+    assert rows[1].endswith("soft\\_mean & 0.9 & 0.80 [0.79, 0.81] & 0.40 [0.39, 0.41] & 0.20 [0.19, 0.21] \\\\")
     assert "tab:epmd_pendulum-weights" in table
     assert pmac_weight_table("x", final, pmac.iloc[:0], [], 0.95) == "No PMAC runs."

@@ -447,6 +447,7 @@ class PMAC(Agent):
         step(self.critic_opt, critic_loss + value_loss)
 
         weight = losses.pmac_target_weight(q_ref, ref_log_prob, value.detach(), cfg.kl_coef, cfg.pmac_entropy_coef, self.clamp_max)
+        log_weight = losses.pmac_log_target_weight(q_ref, ref_log_prob, value.detach(), cfg.kl_coef, cfg.pmac_entropy_coef)
         log_prob = losses.squashed_gaussian_log_prob(mean, log_std, z)
         actor_loss = losses.reverse_kl_policy_loss(weight, log_prob) + losses.gaussian_parameter_penalty(
             mean, log_std, cfg.mean_penalty, cfg.std_penalty, cfg.std_penalty_form)
@@ -454,7 +455,9 @@ class PMAC(Agent):
         losses.polyak_update(list(self.value_target.parameters()), list(self.value.parameters()), cfg.target_smoothing)
         self.updates += 1
         return {"critic_loss": critic_loss.detach(), "value_loss": value_loss.detach(), "actor_loss": actor_loss.detach(),
-                "target_weight": weight.mean(), "weight_at_clamp": (weight >= cfg.target_weight_max).float().mean()}
+                "target_weight": weight.mean(), "weight_at_clamp": (weight >= cfg.target_weight_max).float().mean(),
+                # log of the batch mean of the unclamped weight: 0 when V normalises it, > 0 when V is too low
+                "log_mean_raw_weight": log_weight.logsumexp(0) - math.log(log_weight.numel())}
 
 
 class GraphedUpdate:

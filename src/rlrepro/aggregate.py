@@ -34,10 +34,11 @@ ALL_GAMES = "all games"
 """The env value of rows that aggregate over every game of an Atari experiment."""
 
 FINAL_METRICS = ("eval_return", "correct_action_rate", "eval_solve_rate", "curriculum_length",
-                 "target_weight", "weight_at_clamp")
+                 "target_weight", "weight_at_clamp", "log_mean_raw_weight")
 """Metrics scored per run (a kind's runs have only some of them): PMAC's target_weight (the mean
-weight pi*/pi_bar as used, after any clamp) and weight_at_clamp (fraction at or above the clamp)
-show whether V normalises the weight or the clamp does the work."""
+weight pi*/pi_bar as used, after any clamp), weight_at_clamp (fraction at or above the clamp) and
+log_mean_raw_weight (log of the mean weight before the clamp; 0 when V normalises it) show whether
+V normalises the weight or the clamp does the work."""
 BUDGET_COLUMNS = ("total_steps", "eval_interval", "log_interval", "eval_episodes", "eval_max_steps", "eval_epsilon")
 """Budget fields copied into runs.csv (empty where a kind has no such field)."""
 

@@ -72,6 +72,13 @@ def smoothed_target_action(action: torch.Tensor, noise: torch.Tensor, noise_clip
     return (action + noise.clamp(-noise_clip, noise_clip)).clamp(-1.0, 1.0)
 
 
+def pmac_log_target_weight(q: torch.Tensor, log_prob_reference: torch.Tensor, value: torch.Tensor,
+                           kl_coef: float, entropy_coef: float) -> torch.Tensor:
+    """log pi*(a|s)/pi_bar(a|s) = (Q(s, a) - tau' log pi_bar(a|s) - V(s)) / (tau + tau'), the exponent of
+    seed eq. 8 (unclamped, finite where the weight itself overflows). No gradient."""
+    return ((q - entropy_coef * log_prob_reference - value) / (kl_coef + entropy_coef)).detach()
+
+
 def pmac_target_weight(q: torch.Tensor, log_prob_reference: torch.Tensor, value: torch.Tensor,
                        kl_coef: float, entropy_coef: float, clamp_max: float | None) -> torch.Tensor:
     """PMAC's target weight pi*(a|s) = exp((Q(s, a) - tau' log pi_bar(a|s) - V(s)) / (tau + tau'))
@@ -82,7 +89,7 @@ def pmac_target_weight(q: torch.Tensor, log_prob_reference: torch.Tensor, value:
     eq. 7 can be estimated from pi_bar's samples. ``clamp_max`` (0.9 in the first author's code,
     absent from the paper) clamps it to [0, clamp_max]; None leaves it unclamped. No gradient.
     """
-    weight = torch.exp((q - entropy_coef * log_prob_reference - value) / (kl_coef + entropy_coef))
+    weight = torch.exp(pmac_log_target_weight(q, log_prob_reference, value, kl_coef, entropy_coef))
     if clamp_max is not None:
         weight = weight.clamp(0.0, clamp_max)
     return weight.detach()

@@ -311,9 +311,9 @@ def generate_continuous(experiment: str, final: pd.DataFrame, runs: pd.DataFrame
 
 
 def pmac_weight_table(experiment: str, final: pd.DataFrame, pmac: pd.DataFrame, algos: list[str], confidence: float) -> str:
-    """PMAC's target weight per (task, algorithm): its reading of V, its clamp, and the mean weight and
-    fraction at the clamp over the run and at its end (final.csv's mean_/final_ target_weight and
-    weight_at_clamp), so the text can say whether V or the clamp normalises the weight."""
+    """PMAC's target weight per (task, algorithm): its reading of V, its clamp, and over the run the mean
+    weight, the fraction at the clamp and the log mean weight before the clamp (final.csv's mean_
+    target_weight, weight_at_clamp, log_mean_raw_weight): whether V or the clamp normalises the weight."""
     if pmac.empty:
         return "No PMAC runs."
     order = [a for a in algos if a in set(pmac.algo)] + [a for a in dict.fromkeys(pmac.algo) if a not in algos]
@@ -322,18 +322,17 @@ def pmac_weight_table(experiment: str, final: pd.DataFrame, pmac: pd.DataFrame, 
         clamped = group.cfg_clamp_target_weight.astype(str) == "True"
         return [tex_escape(", ".join(distinct_cells(group.cfg_pmac_value))) if "cfg_pmac_value" in group else "--",
                 ", ".join(distinct_cells(group.cfg_target_weight_max.where(clamped, "none"))),
-                *interval_cells(final, env, algo, ("mean_target_weight", "mean_weight_at_clamp",
-                                                   "final_target_weight", "final_weight_at_clamp"))]
+                *interval_cells(final, env, algo, ("mean_target_weight", "mean_weight_at_clamp", "mean_log_mean_raw_weight"))]
 
     return results_table(
-        pmac, order, ["V", "clamp", "mean weight", "at the clamp", "mean weight (final)", "at the clamp (final)"], cells,
+        pmac, order, ["V", "clamp", "mean weight", "at the clamp", "log mean weight before the clamp"], cells,
         f"{tex_escape(experiment)}: PMAC's target weight $w = \\pi^*/\\bar\\pi$ as the policy loss uses it (after the clamp "
-        "where there is one) and the fraction of weights at or above the clamp's upper end (counted also where no clamp "
-        "is applied). Per run the mean over its snapshots, each the mean over the updates since the one before, or over "
-        "its last snapshots (`final'); then the "
-        f"mean over seeds with {round(100 * confidence)}\\% stratified-bootstrap intervals. V: soft\\_mean is SAC~v1's "
-        "value; log\\_partition the weight's log-normaliser, under which the unclamped weight's mean over $\\bar\\pi$ is 1 "
-        "up to the value network's error and the estimate's bias.",
+        "where there is one), the fraction of weights at or above the clamp's upper end (counted also where no clamp "
+        "is applied), and the log of a batch's mean weight before the clamp (0 when V normalises the weight, above 0 "
+        "when V is too low for it). Per run the mean over its snapshots, each the mean over the updates since the one "
+        f"before; then the mean over seeds with {round(100 * confidence)}\\% stratified-bootstrap intervals. "
+        "V: soft\\_mean is SAC~v1's value; log\\_partition the weight's log-normaliser, under which the unclamped "
+        "weight's mean over $\\bar\\pi$ is 1 up to the value network's error and the estimate's bias.",
         f"tab:{experiment}-weights")
 
 
