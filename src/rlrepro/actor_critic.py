@@ -98,10 +98,11 @@ class ActorCriticConfig:
     """Form of that penalty: 'sigma_squared', E[sum sigma^2], which shrinks sigma (the seed report's wording of the
     first author's code); 'log_sigma_squared', 0.5 E[mean (log sigma)^2], which pulls sigma towards 1 (SAC v1's code)."""
     pmac_value: str = "soft_mean"
-    """What PMAC's value network V regresses to (open in the paper): 'soft_mean', min Q - tau' log pi_bar at
-    a ~ pi_bar (SAC v1's value, which does not normalise the weight); 'log_partition',
-    (tau + tau') log E_{pi_bar} exp((min Q - tau' log pi_bar)/(tau + tau')), the log-normaliser of pi*, estimated
-    from pmac_value_samples actions per state."""
+    """PMAC's V(s) (open in the paper): 'soft_mean', a value network regressed to min Q - tau' log pi_bar at
+    a ~ pi_bar (SAC v1's value, which does not normalise the weight), in the weight and (Polyak copy) the critics'
+    target; 'log_partition', (tau + tau') log E_{pi_bar} exp((min Q - tau' log pi_bar)/(tau + tau')), the
+    log-normaliser of pi*, estimated from pmac_value_samples actions per state: that estimate in the weight, and
+    the value network regressed to it for the critics' target."""
     pmac_value_samples: int = 16
     """Actions drawn from pi_bar per state for the 'log_partition' estimate (ignored by 'soft_mean', which uses the
     policy loss's one action as SAC v1 does). The logsumexp of N samples underestimates the log-partition by a
@@ -399,8 +400,11 @@ class PMAC(Agent):
     min Q(s, a) - tau' log pi_bar(a|s) at the policy loss's action a ~ pi_bar (SAC v1's value network;
     its mean over a is not the weight's normaliser), or 'log_partition', the log-normaliser of pi*
     estimated from ``cfg.pmac_value_samples`` actions a ~ pi_bar per state
-    (:func:`losses.pmac_log_partition_value`). Either way the weight uses the value network's V(s) and
-    the critics' target its Polyak copy V'(s'); the policy loss uses one action per state.
+    (:func:`losses.pmac_log_partition_value`). Under 'soft_mean' the weight uses the value network's
+    V(s); under 'log_partition' it uses the batch's estimate itself, which normalises it state by state
+    (the network regressed to that estimate did not: on Pendulum its regression error, divided by
+    tau + tau', left the mean unclamped weight near e^1, as under 'soft_mean'). Either way the critics'
+    target uses the value network's Polyak copy V'(s'), and the policy loss one action per state.
     """
 
     def __init__(self, obs_dim, act_dim, cfg, device):
@@ -446,8 +450,10 @@ class PMAC(Agent):
         value_loss = losses.squared_error(value, value_target)
         step(self.critic_opt, critic_loss + value_loss)
 
-        weight = losses.pmac_target_weight(q_ref, ref_log_prob, value.detach(), cfg.kl_coef, cfg.pmac_entropy_coef, self.clamp_max)
-        log_weight = losses.pmac_log_target_weight(q_ref, ref_log_prob, value.detach(), cfg.kl_coef, cfg.pmac_entropy_coef)
+        # the weight's V: the value network's (soft_mean), or this batch's log-partition estimate (log_partition)
+        normaliser = value_target if log_partition else value.detach()
+        weight = losses.pmac_target_weight(q_ref, ref_log_prob, normaliser, cfg.kl_coef, cfg.pmac_entropy_coef, self.clamp_max)
+        log_weight = losses.pmac_log_target_weight(q_ref, ref_log_prob, normaliser, cfg.kl_coef, cfg.pmac_entropy_coef)
         log_prob = losses.squashed_gaussian_log_prob(mean, log_std, z)
         actor_loss = losses.reverse_kl_policy_loss(weight, log_prob) + losses.gaussian_parameter_penalty(
             mean, log_std, cfg.mean_penalty, cfg.std_penalty, cfg.std_penalty_form)
