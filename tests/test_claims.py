@@ -352,6 +352,26 @@ def test_project_claims_match_the_config():
         assert c.metric is None or c.metric in metrics, f"{c.id}: {c.metric}"
 
 
+def test_pmac_failure_claims_are_given_full_pmac_learning_under_the_same_reading_of_v():
+    """Item 9 of issue 13: a 'fails without X' claim on Pendulum counts only where full PMAC learns in
+    the same data, with the same V (pmac_value) and the same threshold; each reading has its claims."""
+    claims = {c.id: c for c in C.load_claims(REPO / "config/claims.yaml")}
+    registry = load_config(REPO / "config/config.yaml")["algorithms"]
+
+    def reading(algo):
+        return registry[algo].get("overrides", {}).get("pmac_value", "soft_mean")
+
+    fails = [c for c in claims.values() if c.experiment == "epmd_pendulum" and c.test == "below"]
+    assert {reading(c.all_algos[0]) for c in fails} == {"soft_mean", "log_partition"} and len(fails) == 9
+    for c in fails:
+        assert len(c.given) == 1, c.id
+        full = claims[c.given[0]]
+        assert full.test == "above" and full.threshold == c.threshold and full.experiment == c.experiment, c.id
+        assert reading(full.all_algos[0]) == reading(c.all_algos[0]), c.id
+    assert claims["epmd-pendulum-paper-text-fails"].all_algos == ("pmac_paper",)
+    assert registry["pmac_paper"]["overrides"]["updates_per_step"] == 100
+
+
 def test_evaluate_all_without_an_aggregate_dir(tmp_path):
     claims = [claim("better"), C.parse_claim({**GOOD, "id": "e", "paper": "epmd"}, 1)]
     table = C.evaluate_all(claims, {"mirl": tmp_path / "nothing"}, ANALYSIS)
