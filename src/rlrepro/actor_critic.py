@@ -404,9 +404,10 @@ class PMAC(Agent):
     estimated from ``cfg.pmac_value_samples`` actions a ~ pi_bar per state
     (:func:`losses.pmac_log_partition_value`). Under 'soft_mean' the weight uses the value network's
     V(s); under 'log_partition' it uses the batch's estimate itself, which normalises it state by state
-    (the network regressed to that estimate did not: on Pendulum its regression error, divided by
-    tau + tau', left the mean unclamped weight near e^1, as under 'soft_mean'). Either way the critics'
-    target uses the value network's Polyak copy V'(s'), and the policy loss one action per state.
+    (the network regressed to that estimate did not: its regression error, divided by tau + tau', enters
+    the exponent; in a 10k-step Pendulum run the log of the batch's mean unclamped weight averaged 0.56
+    and ended near 1.2, as under 'soft_mean', 0.63 and 1.36). Either way the critics' target uses the
+    value network's Polyak copy V'(s'), and the policy loss one action per state.
     """
 
     def __init__(self, obs_dim, act_dim, cfg, device):
