@@ -22,10 +22,11 @@ from rlrepro.train import continuous_trainer, run
 from conftest import REPO
 
 CONTINUOUS_ALGOS = ["pmac", "pmac_noclamp", "pmac_nomeanreg", "pmac_nostdreg", "pmac_nodetails", "pmac_paper",
-                    "sac", "td3", "ddpg"]
+                    "pmac_lp", "pmac_lp_noclamp", "pmac_lp_nomeanreg", "pmac_lp_nostdreg", "pmac_lp_nodetails",
+                    "pmac_sacv1_stdreg", "sac", "td3", "ddpg"]
 ROW_COLUMNS = {"step", "train_return", "train_episodes", "updates", "eval_return", "eval_return_std"}
 LOSS_COLUMNS = {
-    "PMAC": {"critic_loss", "value_loss", "actor_loss", "target_weight", "weight_at_clamp"},
+    "PMAC": {"critic_loss", "value_loss", "actor_loss", "target_weight", "weight_at_clamp", "log_mean_raw_weight"},
     "SAC": {"critic_loss", "actor_loss", "alpha"},
     "TD3": {"critic_loss", "actor_loss"},
     "DDPG": {"critic_loss", "actor_loss"},
@@ -103,6 +104,96 @@ def test_pmac_target_weight_by_hand():
     assert not unclamped.requires_grad and not clamped.requires_grad
 
 
+def test_pmac_log_partition_value_by_hand():
+    q = torch.tensor([[1.0, 3.0], [0.0, 0.0]])  # [batch, N samples of pi_bar]
+    log_prob_reference = torch.tensor([[0.0, 1.0], [-1.0, 2.0]])
+    # (tau + tau') log (1/N) sum_k exp((q_k - tau' log pi_bar_k) / (tau + tau')), tau = 1, tau' = 0.5:
+    by_hand = [1.5 * math.log(0.5 * (math.exp(1.0 / 1.5) + math.exp(2.5 / 1.5))),   # 1.950...
+               1.5 * math.log(0.5 * (math.exp(0.5 / 1.5) + math.exp(-1.0 / 1.5)))]  # -0.066...
+    value = losses.pmac_log_partition_value(q, log_prob_reference, kl_coef=1.0, entropy_coef=0.5)
+    torch.testing.assert_close(value, torch.tensor(by_hand))
+    # one sample: SAC v1's soft value Q - tau' log pi_bar; equal samples: that value again
+    one = losses.pmac_log_partition_value(q[:, :1], log_prob_reference[:, :1], 1.0, 0.5)
+    torch.testing.assert_close(one, losses.soft_state_value(q[:, 0], log_prob_reference[:, 0], 0.5))
+    same = losses.pmac_log_partition_value(torch.full((1, 4), 2.0), torch.zeros(1, 4), 1.0, 0.5)
+    torch.testing.assert_close(same, torch.tensor([2.0]))
+    # finite where exp would overflow in float32
+    assert torch.isfinite(losses.pmac_log_partition_value(torch.tensor([[500.0, -500.0]]), torch.zeros(1, 2), 0.1, 0.1)).all()
+
+
+def test_log_partition_value_normalises_the_weight_and_soft_mean_does_not():
+    """Seed eq. 8's weight with V the in-sample log-partition averages exactly 1 over pi_bar's samples
+    of each state; with SAC v1's value (the samples' mean of Q - tau' log pi_bar) it averages more
+    (Jensen), which is why the clamp at 0.9 binds so often."""
+    gen = torch.Generator().manual_seed(0)
+    q = 5.0 * torch.randn(8, 64, generator=gen)
+    log_prob_reference = torch.randn(8, 64, generator=gen)
+    kl_coef, entropy_coef = 1.0, 0.2
+    log_partition = losses.pmac_log_partition_value(q, log_prob_reference, kl_coef, entropy_coef)
+    weight = losses.pmac_target_weight(q, log_prob_reference, log_partition[:, None], kl_coef, entropy_coef, None)
+    torch.testing.assert_close(weight.mean(-1), torch.ones(8))
+    soft_mean = losses.soft_state_value(q, log_prob_reference, entropy_coef).mean(-1)
+    assert (log_partition > soft_mean).all()
+    weight = losses.pmac_target_weight(q, log_prob_reference, soft_mean[:, None], kl_coef, entropy_coef, None)
+    assert (weight.mean(-1) > 1.0).all()
+
+
+def test_std_penalty_forms_by_hand():
+    mean = torch.zeros(2, 2)
+    log_std = torch.tensor([[0.0, 1.0], [-2.0, 0.5]], requires_grad=True)
+    sigma_squared = losses.gaussian_parameter_penalty(mean, log_std, 0.0, 1e-3, "sigma_squared")
+    assert sigma_squared.item() == pytest.approx(1e-3 * ((1 + math.exp(2)) + (math.exp(-4) + math.exp(1))) / 2)
+    log_sigma_squared = losses.gaussian_parameter_penalty(mean, log_std, 0.0, 1e-3, "log_sigma_squared")
+    assert log_sigma_squared.item() == pytest.approx(1e-3 * 0.5 * (0 + 1 + 4 + 0.25) / 4)  # SAC v1: 0.5 mean over all
+    # sigma^2 shrinks every sigma; (log sigma)^2 pulls sigma towards 1 from both sides
+    (grad_sq,) = torch.autograd.grad(sigma_squared, log_std)
+    (grad_log,) = torch.autograd.grad(log_sigma_squared, log_std)
+    assert (grad_sq > 0).all()
+    torch.testing.assert_close(torch.sign(grad_log), torch.sign(log_std.detach()))
+    with pytest.raises(ValueError, match="unknown std_penalty_form 'sigma'; allowed: sigma_squared, log_sigma_squared"):
+        losses.gaussian_parameter_penalty(mean, log_std, 0.0, 1e-3, "sigma")
+
+
+@pytest.mark.parametrize("key, value, allowed", [("pmac_value", "mean", "soft_mean, log_partition"),
+                                                  ("std_penalty_form", "sigma", "sigma_squared, log_sigma_squared")])
+def test_bad_pmac_reading_names_the_key_and_the_allowed_values(ac_config, key, value, allowed):
+    with pytest.raises(ValueError, match=f"{key} must be one of {allowed}, got '{value}'"):
+        actor_critic.ActorCriticConfig(**{key: value})
+    bad = merge(ac_config, {"algorithms": {"pmac": {"overrides": {key: value}}}})
+    with pytest.raises(ConfigError, match=key):
+        validate_config(bad)
+    with pytest.raises(ValueError, match="pmac_value_samples must be >= 1, got 0"):
+        actor_critic.ActorCriticConfig(pmac_value_samples=0)
+
+
+def test_pmac_value_readings_differ_only_in_the_value_target(ac_config):
+    """One PMAC update from the same networks and batch under both readings: the critics' loss is the
+    same, V's regression target is the log-partition estimate of pmac_value_samples actions (higher
+    than SAC v1's value in expectation)."""
+    torch.manual_seed(0)
+    batch = {"obs": torch.randn(32, 3), "action": torch.rand(32, 1) * 2 - 1, "reward": torch.randn(32),
+             "next_obs": torch.randn(32, 3), "terminated": torch.zeros(32)}
+    out, targets = {}, {}
+    for reading in ("soft_mean", "log_partition"):
+        torch.manual_seed(1)
+        cfg = actor_critic.ActorCriticConfig(hidden_sizes=[16], pmac_value=reading, pmac_value_samples=64, clamp_target_weight=False)
+        agent = actor_critic.PMAC(3, 1, cfg, "cpu")
+        value_before = agent.value(batch["obs"]).squeeze(-1).detach()
+        real = losses.squared_error
+        seen = []
+        losses.squared_error = lambda prediction, target: seen.append(target) or real(prediction, target)
+        try:
+            out[reading] = agent.update(batch)
+        finally:
+            losses.squared_error = real
+        targets[reading] = seen[1]  # critics first, then V
+        torch.testing.assert_close(out[reading]["value_loss"], real(value_before, targets[reading]))
+        # unclamped, the logged log-mean weight is the log of the logged mean weight
+        torch.testing.assert_close(out[reading]["log_mean_raw_weight"], out[reading]["target_weight"].log())
+    torch.testing.assert_close(out["soft_mean"]["critic_loss"], out["log_partition"]["critic_loss"])
+    assert targets["log_partition"].mean() > targets["soft_mean"].mean()
+
+
 def test_td_target_bootstraps_only_non_terminal_transitions():
     target = losses.td_target(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([0.0, 1.0, 0.0]), 0.9,
                               torch.tensor([10.0, 10.0, -10.0]))
@@ -117,7 +208,7 @@ def test_small_losses_by_hand():
     torch.testing.assert_close(log_prob.grad, torch.tensor([-0.25, -1.0]))  # -weight / batch
 
     penalty = losses.gaussian_parameter_penalty(torch.tensor([[1.0, 2.0], [0.0, -1.0]]),
-                                                torch.tensor([[1.0, 1.0], [2.0, 0.5]]), mean_coef=0.1, std_coef=0.01)
+                                                torch.tensor([[1.0, 1.0], [2.0, 0.5]]).log(), mean_coef=0.1, std_coef=0.01)
     assert penalty.item() == pytest.approx(0.1 * (5.0 + 1.0) / 2 + 0.01 * (2.0 + 4.25) / 2)  # 0.33125
 
     assert losses.soft_state_value(torch.tensor(2.0), torch.tensor(-1.0), 0.5).item() == 2.5

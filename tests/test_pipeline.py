@@ -33,8 +33,13 @@ def test_pdf_contains_the_epmd_section_from_real_runs(smoke_workflow):
     row = final[(final.algo == "pmac") & (final.env == "Pendulum-v1") & (final.metric == "final_eval_return")].iloc[0]
     assert f"{row['mean']:.0f} [{row['mean_low']:.0f}, {row['mean_high']:.0f}]" in text
     runs = pd.read_csv(smoke_workflow / "results/aggregate/epmd/runs.csv")
-    # pendulum: 3 algorithms x 2 seeds; mujoco: 2 x 2; algorithmic: 2 algorithms x 2 tasks x 2 seeds (config/smoke.yaml)
-    assert len(runs) == 3 * 2 + 2 * 2 + 2 * 2 * 2
+    # pendulum: 4 algorithms x 2 seeds; mujoco: 2 x 2; algorithmic: 2 algorithms x 2 tasks x 2 seeds (config/smoke.yaml)
+    assert len(runs) == 4 * 2 + 2 * 2 + 2 * 2 * 2
+    # PMAC's weight table, both readings of V: the log mean weight before the clamp, from the runs
+    for algo in ("pmac", "pmac_lp"):
+        row = final[(final.algo == algo) & (final.env == "Pendulum-v1") & (final.metric == "mean_log_mean_raw_weight")].iloc[0]
+        assert f"{row['mean']:.2f} [{row['mean_low']:.2f}, {row['mean_high']:.2f}]" in text
+    assert "log mean weight before the clamp" in text
     assert set(runs.status) == {"completed"} and runs.below_paper_scale.all()
     for experiment in ("epmd_pendulum", "epmd_mujoco"):
         assert (smoke_workflow / f"results/figures/{experiment}_curves.pdf").stat().st_size > 1000

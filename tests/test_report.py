@@ -1,6 +1,6 @@
 import pandas as pd
 
-from rlrepro.report import compare, config_values, panel_caption
+from rlrepro.report import compare, config_values, panel_caption, pmac_weight_table
 
 
 def runs_frame():
@@ -51,3 +51,20 @@ def test_ceiling_macros_read_the_runs():
     text = "".join(ceiling_macros(final, {"paper_hyperparameters": ["ql", "sql", "sql_m", "mirl"]}))
     assert "\\MirlTabularCeilingUniform}{0.925}" in text and "\\MirlTabularCeilingMirl}{0.912 [0.905, 0.918]}" in text
     assert "{--}" in "".join(ceiling_macros(final.iloc[0:0], {}))
+
+
+def test_pmac_weight_table_reads_both_readings_of_v():
+    pmac = pd.DataFrame({"algo": ["pmac", "pmac_lp_noclamp"], "label": ["PMAC", "PMAC, log-partition V, no weight clamp"],
+                         "env": ["Pendulum-v1"] * 2, "cfg_pmac_value": ["soft_mean", "log_partition"],
+                         "cfg_clamp_target_weight": [True, False], "cfg_target_weight_max": [0.9, 0.9]})
+    final = pd.DataFrame([{"algo": algo, "env": "Pendulum-v1", "metric": f"{when}_{metric}", "mean": value,
+                           "mean_low": value - 0.01, "mean_high": value + 0.01}
+                          for algo, base in (("pmac", 0.8), ("pmac_lp_noclamp", 0.5))
+                          for when in ("mean", "final") for metric, value in (("target_weight", base), ("weight_at_clamp", base / 2),
+                                                                                    ("log_mean_raw_weight", base / 4))])
+    table = pmac_weight_table("epmd_pendulum", final, pmac, ["pmac_lp_noclamp", "pmac"], 0.95)
+    rows = [line for line in table.splitlines() if line.startswith("Pendulum")]
+    assert rows[0].startswith("Pendulum-v1 & PMAC, log-partition V, no weight clamp & log\\_partition & none & 0.50 [0.49, 0.51]")
+    assert rows[1].endswith("soft\\_mean & 0.9 & 0.80 [0.79, 0.81] & 0.40 [0.39, 0.41] & 0.20 [0.19, 0.21] \\\\")
+    assert "tab:epmd_pendulum-weights" in table
+    assert pmac_weight_table("x", final, pmac.iloc[:0], [], 0.95) == "No PMAC runs."

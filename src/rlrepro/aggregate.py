@@ -33,7 +33,12 @@ from rlrepro.runstore import CorruptRun, read_run, write_atomic
 ALL_GAMES = "all games"
 """The env value of rows that aggregate over every game of an Atari experiment."""
 
-FINAL_METRICS = ("eval_return", "correct_action_rate", "eval_solve_rate", "curriculum_length", "correct_action_ceiling")
+FINAL_METRICS = ("eval_return", "correct_action_rate", "eval_solve_rate", "curriculum_length", "correct_action_ceiling",
+                 "target_weight", "weight_at_clamp", "log_mean_raw_weight")
+"""Metrics scored per run (a kind's runs have only some of them): PMAC's target_weight (the mean
+weight pi*/pi_bar as used, after any clamp), weight_at_clamp (fraction at or above the clamp) and
+log_mean_raw_weight (log of the mean weight before the clamp; 0 when V normalises it) show whether
+V normalises the weight or the clamp does the work."""
 WEIGHTED_METRICS = {"correct_action_rate": "scored_in_window"}
 """Metric -> the metric that weighs its rows in the per-run scores. A window's correct-action rate
 counts as often as the scored cells were visited in it (on the 8x8 grid, the visits to (3,6)), so a

@@ -14,6 +14,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from rlrepro import soft
+
 LOG_2PI = math.log(2 * math.pi)
 
 
@@ -70,6 +72,13 @@ def smoothed_target_action(action: torch.Tensor, noise: torch.Tensor, noise_clip
     return (action + noise.clamp(-noise_clip, noise_clip)).clamp(-1.0, 1.0)
 
 
+def pmac_log_target_weight(q: torch.Tensor, log_prob_reference: torch.Tensor, value: torch.Tensor,
+                           kl_coef: float, entropy_coef: float) -> torch.Tensor:
+    """log pi*(a|s)/pi_bar(a|s) = (Q(s, a) - tau' log pi_bar(a|s) - V(s)) / (tau + tau'), the exponent of
+    seed eq. 8 (unclamped, finite where the weight itself overflows). No gradient."""
+    return ((q - entropy_coef * log_prob_reference - value) / (kl_coef + entropy_coef)).detach()
+
+
 def pmac_target_weight(q: torch.Tensor, log_prob_reference: torch.Tensor, value: torch.Tensor,
                        kl_coef: float, entropy_coef: float, clamp_max: float | None) -> torch.Tensor:
     """PMAC's target weight pi*(a|s) = exp((Q(s, a) - tau' log pi_bar(a|s) - V(s)) / (tau + tau'))
@@ -80,7 +89,7 @@ def pmac_target_weight(q: torch.Tensor, log_prob_reference: torch.Tensor, value:
     eq. 7 can be estimated from pi_bar's samples. ``clamp_max`` (0.9 in the first author's code,
     absent from the paper) clamps it to [0, clamp_max]; None leaves it unclamped. No gradient.
     """
-    weight = torch.exp((q - entropy_coef * log_prob_reference - value) / (kl_coef + entropy_coef))
+    weight = torch.exp(pmac_log_target_weight(q, log_prob_reference, value, kl_coef, entropy_coef))
     if clamp_max is not None:
         weight = weight.clamp(0.0, clamp_max)
     return weight.detach()
@@ -92,10 +101,48 @@ def reverse_kl_policy_loss(weight: torch.Tensor, log_prob: torch.Tensor) -> torc
     return -(weight * log_prob).mean()
 
 
-def gaussian_parameter_penalty(mean: torch.Tensor, std: torch.Tensor, mean_coef: float, std_coef: float) -> torch.Tensor:
-    """c_mu E[mu^2] + c_sigma E[sigma^2] summed over action dimensions: the two regularisers of the
-    first author's PMAC code that the paper omits (both 1e-3 there; SAC v1 has the mean one)."""
-    return mean_coef * (mean**2).sum(-1).mean() + std_coef * (std**2).sum(-1).mean()
+STD_PENALTY_FORMS = ("sigma_squared", "log_sigma_squared")
+"""The forms of the penalty on the Gaussian scale in :func:`gaussian_parameter_penalty`."""
+
+
+def gaussian_parameter_penalty(mean: torch.Tensor, log_std: torch.Tensor, mean_coef: float, std_coef: float,
+                               std_form: str = "sigma_squared") -> torch.Tensor:
+    """c_mu E[mu^2] plus a penalty on the Gaussian scale: the two regularisers of the first author's
+    PMAC code that the paper omits (both 1e-3 there, per seed report 002, Replication Activities).
+
+    The mean term sums over action dimensions. ``std_form`` picks the scale term, which the sources
+    leave ambiguous: 'sigma_squared', c_sigma E[sum sigma^2], the seed report's wording ".001 * sigma^2",
+    which shrinks sigma towards 0; 'log_sigma_squared', c_sigma 0.5 E[mean (log sigma)^2] over batch
+    and action dimensions, SAC v1's code (its Gaussian policies' regulariser), which pulls sigma
+    towards 1. No equation number: neither paper writes these terms.
+    """
+    if std_form == "sigma_squared":
+        std_term = (log_std.exp() ** 2).sum(-1).mean()
+    elif std_form == "log_sigma_squared":
+        std_term = 0.5 * (log_std**2).mean()
+    else:
+        raise ValueError(f"unknown std_penalty_form {std_form!r}; allowed: {', '.join(STD_PENALTY_FORMS)}")
+    return mean_coef * (mean**2).sum(-1).mean() + std_coef * std_term
+
+
+def pmac_log_partition_value(q: torch.Tensor, log_prob_reference: torch.Tensor, kl_coef: float,
+                             entropy_coef: float) -> torch.Tensor:
+    """V(s) = (tau + tau') log E_{a ~ pi_bar}[exp((Q(s, a) - tau' log pi_bar(a|s)) / (tau + tau'))],
+    estimated from the N actions a_k ~ pi_bar on the last axis (shape [..., N] -> [...]), no gradient.
+
+    The log of the normaliser of seed eq. 4's target pi* proportional to
+    pi_bar exp((Q - tau' log pi_bar) / (tau + tau')): with it, seed eq. 8's weight
+    exp((Q - tau' log pi_bar - V) / (tau + tau')) = pi*/pi_bar has mean 1 under pi_bar. It is also
+    the value of the mirror-descent step, max_pi E_pi[Q] - tau KL(pi || pi_bar) + tau' H(pi).
+    The Monte Carlo estimate (tau + tau') log (1/N) sum_k exp(x_k) is a soft value (Paper A eq. 2)
+    of the samples' soft values x_k (:func:`soft_state_value`) under a uniform prior 1/N and inverse
+    temperature 1/(tau + tau'), so it is computed by :func:`rlrepro.soft.soft_value` (logsumexp).
+    It underestimates V by a Jensen gap that shrinks as N grows; N = 1 gives SAC v1's soft value.
+    """
+    samples = q.shape[-1]
+    log_uniform = torch.full_like(q, -math.log(samples))
+    soft_q = soft_state_value(q, log_prob_reference, entropy_coef)
+    return soft.soft_value(soft_q, log_uniform, 1.0 / (kl_coef + entropy_coef)).detach()
 
 
 def polyak_update(target: list[torch.Tensor], online: list[torch.Tensor], rate: float) -> None:
