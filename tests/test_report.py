@@ -42,6 +42,18 @@ def test_beta_q_sentence_says_whether_the_clip_acts():
     assert beta_q_sentence(pd.DataFrame({"max_abs_beta_q": [None]})) == ""
 
 
+def test_loosest_clip_macro_says_when_the_clip_acted():
+    from rlrepro.report import loosest_clip_macro
+
+    runs = pd.DataFrame({"env": ["corridor"] * 3 + ["left_once"] * 2, "cfg_soft_form": ["clipped"] * 4 + ["stable"],
+                         "cfg_clip_bound": [700.0, 700.0, 300.0, 700.0, 700.0], "total_steps": 100000,
+                         "clip_binds_from_step": [60000, 40000, 10000, None, None]})
+    text = loosest_clip_macro(runs)
+    assert "$\\pm700$, acted on the 3$\\times$20 corridor in 2 of 2 runs from step 50{,}000 (median), the last 50\\%" in text
+    assert "never on the 8$\\times$8" in text
+    assert "no clipped runs" in loosest_clip_macro(runs.assign(cfg_soft_form="stable"))
+
+
 def test_ceiling_macros_read_the_runs():
     from rlrepro.report import ceiling_macros
 

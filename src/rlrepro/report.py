@@ -160,6 +160,30 @@ def beta_q_sentence(sel: pd.DataFrame) -> str:
     return text
 
 
+def loosest_clip_macro(runs: pd.DataFrame) -> str:
+    """\\MirlTabularLoosestClip: from which step (median over runs) the loosest clip of beta Q acted on
+    each grid, as a share of the run, or that it never did: whether that clip could change a run."""
+    if "clip_binds_from_step" not in runs or "cfg_soft_form" not in runs:
+        return macro("MirlTabularLoosestClip", "no clipped runs")
+    clipped = runs[runs.cfg_soft_form == "clipped"]
+    if clipped.empty:
+        return macro("MirlTabularLoosestClip", "no clipped runs")
+    bound = clipped.cfg_clip_bound.max()
+    parts = []
+    for env, name in ENV_NAMES.items():
+        sel = clipped[(clipped.cfg_clip_bound == bound) & (clipped.env == env)]
+        if sel.empty:
+            continue
+        binds = sel.clip_binds_from_step.dropna()
+        if binds.empty:
+            parts.append(f"never on the {name}")
+            continue
+        share = 1 - binds.median() / sel.total_steps.max()
+        parts.append(f"on the {name} in {len(binds)} of {len(sel)} runs from step {thousands(binds.median())} "
+                     f"(median), the last {100 * share:.0f}\\% of the run")
+    return macro("MirlTabularLoosestClip", f"the loosest clip, $\\pm{bound:g}$, acted " + "; ".join(parts) if parts else "no clipped runs")
+
+
 def ceiling_macros(final: pd.DataFrame, panels: dict) -> list[str]:
     """On the 8x8 grid, the correct-action ceiling (1 - eps) + eps rho(left) of the uniform-prior
     agents (QL, SQL of the paper panel) and of MIRL's learned prior at the end of its runs."""
@@ -184,6 +208,7 @@ def generate_tabular(experiment: str, final: pd.DataFrame, runs: pd.DataFrame, s
           for key in ("early_eval_interval", "early_eval_until")],
     ]
     out += ceiling_macros(final, panels)
+    out.append(loosest_clip_macro(runs))
     out += [
         macro("MirlTabularBetaIncrement", config_values(runs, "beta_increment")),
         macro("MirlTabularTrainEpsilon", config_values(runs, "epsilon")),
