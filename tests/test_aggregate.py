@@ -54,3 +54,14 @@ def test_beta_q_peak_and_when_a_clip_binds():
     assert beta_q_peak(frame, {"soft_form": "clipped", "clip_bound": 800})["clip_binds_from_step"] is None
     assert beta_q_peak(frame, {"soft_form": "stable"}) == {"max_abs_beta_q": 750.0, "clip_binds_from_step": None}
     assert beta_q_peak(pd.DataFrame({"step": [100]}), {}) == {"max_abs_beta_q": None, "clip_binds_from_step": None}
+
+
+def test_mean_over_the_run_weighs_snapshots_by_the_steps_they_stand_for():
+    """Dense early snapshots (every 100 steps up to 500, then every 500): the mean is the area under
+    the curve over the steps, not the plain mean of the 6 snapshots (which would give 0.5)."""
+    tidy = tidy_of([(step, "eval_return", 0.0) for step in range(100, 501, 100)] + [(1000, "eval_return", 3.0)])
+    per_run = final_scores(tidy, RUNS, final_window=2)
+    assert score(per_run, "mean_eval_return") == pytest.approx(3.0 * 500 / 1000)
+    assert score(per_run, "final_eval_return") == pytest.approx(1.5)  # the last 2 snapshots, unweighted
+    uniform = tidy_of([(step, "eval_return", step / 100) for step in range(100, 1001, 100)])
+    assert score(final_scores(uniform, RUNS, final_window=2), "mean_eval_return") == pytest.approx(5.5)

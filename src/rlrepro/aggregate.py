@@ -111,7 +111,8 @@ def final_scores(tidy: pd.DataFrame, runs: pd.DataFrame, final_window: int | dic
     """Per completed run, scores of each metric in FINAL_METRICS: ``final_<metric>``, the mean
     of its last ``final_window`` snapshots (a number per experiment kind, or one for all), and
     ``mean_<metric>``, the mean over the whole run (an area under the learning curve, which rewards
-    learning early); for LATE_CHANGE_METRICS also ``late_change_<metric>``, final_<metric> minus the
+    learning early: each snapshot weighs the steps since the one before, so denser early snapshots do
+    not count more); for LATE_CHANGE_METRICS also ``late_change_<metric>``, final_<metric> minus the
     mean of the last ``final_window`` snapshots at or before mid-run (halfway between the run's first
     and last snapshot). Means weigh rows by WEIGHTED_METRICS. Diverged runs have no scores."""
     completed = runs.loc[runs.status == "completed", ["experiment", "algo", "env", "seed", "kind"]]
@@ -125,9 +126,15 @@ def final_scores(tidy: pd.DataFrame, runs: pd.DataFrame, final_window: int | dic
         if rows.any() and len(w):
             data.loc[rows, "weight"] = data.loc[rows, [*run_keys, "step"]].merge(w, on=[*run_keys, "step"], how="left").w.fillna(1.0).to_numpy()
 
-    def weighted_mean(frame: pd.DataFrame) -> pd.DataFrame:
-        sums = frame.assign(wv=frame.value * frame.weight).groupby(keys, as_index=False)[["wv", "weight"]].sum()
-        return sums.assign(value=sums.wv / sums.weight)[keys + ["value"]]
+    # The area under the curve: a snapshot stands for the steps since the previous one (the first for as
+    # many as the next one; a run with one snapshot weighs it 1).
+    span = data.groupby(keys).step.diff()
+    span = span.fillna(span.groupby([data[k] for k in keys]).bfill()).fillna(1.0)
+    area_weight = data.weight.where(data.metric.isin(list(WEIGHTED_METRICS)), span)
+
+    def weighted_mean(frame: pd.DataFrame, weight: str = "weight") -> pd.DataFrame:
+        sums = frame.assign(wv=frame.value * frame[weight], w=frame[weight]).groupby(keys, as_index=False)[["wv", "w"]].sum()
+        return sums.assign(value=sums.wv / sums.w)[keys + ["value"]]
 
     windows = {} if isinstance(final_window, int) else final_window
 
@@ -135,7 +142,7 @@ def final_scores(tidy: pd.DataFrame, runs: pd.DataFrame, final_window: int | dic
         parts = [part.groupby(keys).tail(windows.get(kind, final_window)) for kind, part in frame.groupby("kind")]
         return pd.concat(parts) if parts else frame
 
-    last, whole = weighted_mean(last_snapshots(data)), weighted_mean(data)
+    last, whole = weighted_mean(last_snapshots(data)), weighted_mean(data.assign(area_weight=area_weight), "area_weight")
     late = data[data.metric.isin(LATE_CHANGE_METRICS)]
     steps = late.groupby(keys).step
     mid = weighted_mean(last_snapshots(late[late.step <= (steps.transform("min") + steps.transform("max")) / 2]))
