@@ -42,25 +42,25 @@ def test_no_lock_is_a_silent_no_op(tmp_path):
 def test_a_live_snakemake_of_the_directory_keeps_its_lock(tmp_path):
     work = copy_workflow(tmp_path / "wf")
     locks = fake_lock(work)
-    # A process whose argv[0] is "snakemake" and whose working directory is the workflow's.
-    live = subprocess.Popen(["snakemake", "120"], executable="sleep", cwd=work)
+    result, pid = unlock_while_snakemake_runs_in(work, work)
+    assert result.returncode == 1
+    assert f"error: Snakemake is running in {work.resolve()} (pid {pid})" in result.stderr
+    assert sorted(p.name for p in locks.iterdir()) == ["0.input.lock", "0.output.lock"]
+    # Elsewhere, a live Snakemake of another directory does not count.
+    result, _ = unlock_while_snakemake_runs_in(tmp_path, work)
+    assert result.returncode == 0, result.stderr
+    assert unlocked(locks)
+
+
+def unlock_while_snakemake_runs_in(directory, work):
+    """(result of the unlock script in ``work``, pid) while a process whose argv[0] is "snakemake"
+    runs with ``directory`` as its working directory."""
+    live = subprocess.Popen(["snakemake", "120"], executable="sleep", cwd=directory)
     try:
-        result = subprocess.run(["bash", SCRIPT], cwd=work, capture_output=True, text=True, env=activated_env())
+        return subprocess.run(["bash", SCRIPT], cwd=work, capture_output=True, text=True, env=activated_env()), live.pid
     finally:
         live.kill()
         live.wait()
-    assert result.returncode == 1
-    assert f"error: Snakemake is running in {work.resolve()} (pid {live.pid})" in result.stderr
-    assert sorted(p.name for p in locks.iterdir()) == ["0.input.lock", "0.output.lock"]
-    # Elsewhere, a live Snakemake of another directory does not count.
-    other = subprocess.Popen(["snakemake", "120"], executable="sleep", cwd=tmp_path)
-    try:
-        result = subprocess.run(["bash", SCRIPT], cwd=work, capture_output=True, text=True, env=activated_env())
-    finally:
-        other.kill()
-        other.wait()
-    assert result.returncode == 0, result.stderr
-    assert unlocked(locks)
 
 
 def test_reproduce_unlocks_a_stale_lock_before_running_snakemake():

@@ -389,8 +389,8 @@ def pmac_weight_table(experiment: str, final: pd.DataFrame, pmac: pd.DataFrame, 
         "is applied), and the log of a batch's mean weight before the clamp (0 when V normalises the weight, above 0 "
         "when V is too low for it). Per run the mean over its snapshots, each the mean over the updates since the one "
         f"before; then the mean over seeds with {round(100 * confidence)}\\% stratified-bootstrap intervals. "
-        "V: soft\\_mean is SAC~v1's value; log\\_partition the weight's log-normaliser, under which the unclamped "
-        "weight's mean over $\\bar\\pi$ is 1 up to the value network's error and the estimate's bias.",
+        "V: soft\\_mean is SAC~v1's value network; log\\_partition the weight's log-normaliser estimated from "
+        "each state's sampled actions, under which the unclamped weight's mean over $\\bar\\pi$ is 1 up to sampling error.",
         f"tab:{experiment}-weights")
 
 
