@@ -14,12 +14,12 @@ training run of ``--warmup + --steps`` agent steps:
   batch of 32 (``--steps / 4`` updates), the phase that dominates a real run.
 
 The clock is a wrapper around the training environment, at the agent-step level on both sides
-(ours: around the preprocessed single-frame env that ``rlrepro.deep_q.train`` steps; SB3: a
+(ours: around the preprocessed single-frame env that ``rlrepro.mirl.atari.train`` steps; SB3: a
 ``VecEnvWrapper`` outside ``VecFrameStack``), that notes the time at which agent step 0 and agent
 step ``--warmup`` (counting from 0) are requested. The acting phase runs between these two marks;
 the learning phase from the second mark until training is over: for SB3 when ``learn()`` returns,
 for ours when ``train`` begins its end-of-run evaluation. Our side runs the real loop,
-``rlrepro.deep_q.train``, with a budget of ``eval_interval = total_steps``, so the only evaluation
+``rlrepro.mirl.atari.train``, with a budget of ``eval_interval = total_steps``, so the only evaluation
 it would play is the one at the very end; its evaluation environment's ``reset`` stops the clock
 and aborts the run, so no evaluation episode is played or timed (nothing is subtracted). Our metric
 bookkeeping and SB3's ``logger.record`` calls are included, as they are part of each loop; SB3
@@ -74,7 +74,7 @@ import time
 import gymnasium as gym
 import torch
 
-from rlrepro.deep_q import (
+from rlrepro.mirl.atari import (
     AGENTS,
     AtariBudget,
     DeepQConfig,

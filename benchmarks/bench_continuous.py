@@ -22,7 +22,7 @@ Settings, equal on both sides: 256x256 hidden layers for actor and critics (SB3:
 replay capacity = ``--steps``, learning rates 3e-4, gamma 0.99, tau 0.005; TD3: policy delay 2,
 target noise 0.2 clipped at 0.5; DDPG/TD3 exploration: Gaussian noise of std 0.1 (SB3:
 ``NormalActionNoise(0, 0.1)``); SAC: learned temperature (SB3 ``ent_coef="auto"``, ours
-``autotune_entropy=True``). Both get the same environment stack (``rlrepro.actor_critic.make_env``),
+``autotune_entropy=True``). Both get the same environment stack (``rlrepro.epmd.continuous.make_env``),
 the same ``torch.set_num_threads(--threads)`` and device. PMAC has no SB3 counterpart; its absolute
 figure is printed. For each repeat, the algorithms run in turn, ours then SB3, so drift in machine
 speed hits both alike; the table shows the median (``--stat best``: the fastest) over ``--repeats``,
@@ -40,7 +40,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from rlrepro.actor_critic import (
+from rlrepro.epmd.continuous import (
     AGENTS,
     ActorCriticConfig,
     ContinuousBudget,

@@ -18,7 +18,7 @@ import time
 import numpy as np
 import torch
 
-from rlrepro.actor_critic import AGENTS, ActorCriticConfig, ContinuousBudget, make_env, train
+from rlrepro.epmd.continuous import AGENTS, ActorCriticConfig, ContinuousBudget, make_env, train
 
 
 def steps_per_second(algo: str, device: str, graph: bool, steps: int, warmup: int, env_id: str) -> float:
@@ -42,7 +42,7 @@ def steps_per_second(algo: str, device: str, graph: bool, steps: int, warmup: in
     eval_time = 0.0
     if len(rows) > 1:
         t0 = time.perf_counter()
-        from rlrepro.actor_critic import evaluate
+        from rlrepro.epmd.continuous import evaluate
 
         evaluate(agent, eval_env, 1, [0, 0])
         eval_time = (time.perf_counter() - t0) * (len(rows) - 1)

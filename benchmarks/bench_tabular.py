@@ -16,7 +16,7 @@ import os
 import time
 
 from rlrepro.envs.gridworld import GridWorld
-from rlrepro.tabular import AGENTS, Budget, Diverged, TabularConfig, train
+from rlrepro.mirl.tabular import AGENTS, Budget, Diverged, TabularConfig, train
 
 CASES = [
     ("QLearning", {}),

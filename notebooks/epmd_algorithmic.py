@@ -16,7 +16,7 @@
 # Draws, from the aggregate stage's tidy table only, one column per task and one row per quantity:
 # the greedy policy's evaluation return, the fraction of evaluation inputs it solves exactly, and the
 # curriculum's input length reached by training (it grows once the recent inputs' sampled episodes
-# fall short of the maximum by little enough: see rlrepro.repmd). Mean over seeds with a band of one standard
+# fall short of the maximum by little enough: see rlrepro.epmd.algorithmic). Mean over seeds with a band of one standard
 # error, against environment steps.
 
 # %% tags=["parameters"]

@@ -38,7 +38,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from rlrepro.aggregate import ALL_GAMES
+from rlrepro.analysis.aggregate import ALL_GAMES
 
 panels = json.loads(panels)
 algos = list(dict.fromkeys(a for members in panels.values() for a in members))

@@ -13,11 +13,11 @@
 # %% [markdown]
 # # Across-task statistics with rliable (one paper)
 #
-# Draws, from the files `python -m rlrepro.robust` writes (`robust.csv`, `profiles.csv`) and the
+# Draws, from the files `python -m rlrepro.analysis.robust` writes (`robust.csv`, `profiles.csv`) and the
 # paper's `runs.csv`, one row per experiment that has results on at least two tasks: the performance
 # profile (the fraction of all runs whose normalised score exceeds tau, with a stratified-bootstrap
 # band) and the probability that the paper's method beats each baseline on a task drawn at random,
-# with its interval (Agarwal et al. 2021). The normalisation per experiment is in `rlrepro.robust`.
+# with its interval (Agarwal et al. 2021). The normalisation per experiment is in `rlrepro.analysis.robust`.
 # An experiment with a single task has no across-task statistics and no row here.
 
 # %% tags=["parameters"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rlrepro.config import load_config, validate_config
+from rlrepro.core.config import load_config, validate_config
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -15,8 +15,9 @@ import pytest
 import torch
 from torch import distributions as D
 
-from rlrepro import actor_critic, losses, runstore
-from rlrepro.config import ConfigError, kind_of_agent, load_config, merge, resolve_run, validate_config
+from rlrepro.core import runstore
+from rlrepro.epmd import continuous as actor_critic, losses
+from rlrepro.core.config import ConfigError, kind_of_agent, load_config, merge, resolve_run, validate_config
 from rlrepro.train import continuous_trainer, run
 
 from conftest import REPO

@@ -1,10 +1,10 @@
-"""Per-run scores of rlrepro.aggregate.final_scores: visit weighting, mid-run change, |beta Q| peaks."""
+"""Per-run scores of rlrepro.analysis.aggregate.final_scores: visit weighting, mid-run change, |beta Q| peaks."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from rlrepro.aggregate import beta_q_peak, final_scores
+from rlrepro.analysis.aggregate import beta_q_peak, final_scores
 
 RUN = {"paper": "mirl", "experiment": "exp", "algo": "a", "label": "A", "agent": "MIRL", "env": "left_once", "seed": 0}
 

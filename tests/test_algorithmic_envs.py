@@ -432,7 +432,7 @@ def test_repeat_input_needs_a_previous_episode_and_excludes_input_length():
 
 @pytest.mark.parametrize("task", TASKS)
 def test_an_episode_is_perfect_or_falls_short_by_at_least_one_and_a_half(task):
-    """What the curriculum's thresholds rest on (and rlrepro.repmd's reading of them over K samples)."""
+    """What the curriculum's thresholds rest on (and rlrepro.epmd.algorithmic's reading of them over K samples)."""
     env = ENV_CLASSES[task](curriculum_window=10_000)
     env.reset(seed=0)
     env.action_space.seed(0)

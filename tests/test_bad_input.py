@@ -4,12 +4,12 @@ import sys
 import pytest
 import yaml
 
-from rlrepro import runstore
-from rlrepro.aggregate import main as aggregate_main
-from rlrepro.config import SCHEMA_PATH, ConfigError, load_config, merge, resolve_run, validate_config
-from rlrepro.actor_critic import ActorCriticConfig, ContinuousBudget
-from rlrepro.repmd import AlgorithmicBudget, PolicyGradientConfig
-from rlrepro.tabular import Budget, TabularConfig
+from rlrepro.core import runstore
+from rlrepro.analysis.aggregate import main as aggregate_main
+from rlrepro.core.config import SCHEMA_PATH, ConfigError, load_config, merge, resolve_run, validate_config
+from rlrepro.epmd.continuous import ActorCriticConfig, ContinuousBudget
+from rlrepro.epmd.algorithmic import AlgorithmicBudget, PolicyGradientConfig
+from rlrepro.mirl.tabular import Budget, TabularConfig
 from rlrepro.train import run
 
 from conftest import REPO, activated_env, copy_workflow
@@ -115,7 +115,7 @@ def test_schema_lists_exactly_the_dataclass_fields():
     assert set(schema["$defs"]["continuous_budget"]["properties"]) == {f for f in ContinuousBudget.__dataclass_fields__}
     assert set(schema["$defs"]["algorithmic_overrides"]["properties"]) == set(PolicyGradientConfig.field_names())
     assert set(schema["$defs"]["algorithmic_budget"]["properties"]) == {f for f in AlgorithmicBudget.__dataclass_fields__}
-    from rlrepro.deep_q import AtariBudget, DeepQConfig
+    from rlrepro.mirl.atari import AtariBudget, DeepQConfig
 
     assert set(schema["$defs"]["atari_overrides"]["properties"]) == set(DeepQConfig.field_names())
     assert set(schema["$defs"]["atari_budget"]["properties"]) == {f for f in AtariBudget.__dataclass_fields__}

@@ -1,4 +1,4 @@
-"""Claims as code (rlrepro.claims): verdict rules on synthetic data, validation, the real claims file, the CLI."""
+"""Claims as code (rlrepro.analysis.claims): verdict rules on synthetic data, validation, the real claims file, the CLI."""
 
 from pathlib import Path
 
@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from rlrepro import claims as C
-from rlrepro.aggregate import FINAL_METRICS, LATE_CHANGE_METRICS
-from rlrepro.config import load_config
+from rlrepro.analysis import claims as C
+from rlrepro.analysis.aggregate import FINAL_METRICS, LATE_CHANGE_METRICS
+from rlrepro.core.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
 ANALYSIS = {"bootstrap_reps": 500, "bootstrap_seed": 0, "confidence": 0.95, "final_window": 3}

@@ -2,7 +2,7 @@
 
 import pytest
 
-from rlrepro.cluster import ClusterError, check_site, has_gpu, read_partitions
+from rlrepro.core.cluster import ClusterError, check_site, has_gpu, read_partitions
 
 SINFO = {
     ("sinfo", "--noheader", "--format=%R %G"): "cpu (null)\ncpu (null)\ngpu gpu:a100:4(S:0-1),shard:8\n",

@@ -101,7 +101,7 @@ def test_pdf_holds_claims_open_parameters_hyperparameters_and_provenance(smoke_w
 def test_pdf_metadata_comes_from_the_generated_values(smoke_workflow):
     from importlib import metadata
 
-    from rlrepro.provenance import distinct_values, short_commit
+    from rlrepro.reporting.provenance import distinct_values, short_commit
 
     info = subprocess.run(["pdfinfo", str(smoke_workflow / "report/report.pdf")], capture_output=True, text=True, check=True).stdout
     fields = dict((key, value.strip()) for key, value in (line.split(":", 1) for line in info.splitlines() if ":" in line))
@@ -174,7 +174,7 @@ def test_lint_is_clean():
 def test_paper_config_dry_runs_the_full_matrix():
     """config/paper.yaml builds its whole DAG (nothing is run): every run of every experiment, Atari's
     7 games x 3 agents x 5 seeds included, each labelled at paper scale."""
-    from rlrepro.config import iter_runs, load_config, resolve_run, validate_config
+    from rlrepro.core.config import iter_runs, load_config, resolve_run, validate_config
 
     config = load_config(REPO / "config/config.yaml", REPO / "config/paper.yaml")
     validate_config(config)

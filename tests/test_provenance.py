@@ -1,4 +1,4 @@
-"""Provenance appendix, open-parameter and hyperparameter tables (rlrepro.provenance)."""
+"""Provenance appendix, open-parameter and hyperparameter tables (rlrepro.reporting.provenance)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from rlrepro import provenance as pv
-from rlrepro.aggregate import BUDGET_COLUMNS
-from rlrepro.config import KINDS, REPO_ROOT, load_config
+from rlrepro.reporting import provenance as pv
+from rlrepro.analysis.aggregate import BUDGET_COLUMNS
+from rlrepro.core.config import KINDS, REPO_ROOT, load_config
 
 OPEN_PARAMETERS = REPO_ROOT / "config" / "open_parameters.yaml"
 MACROS = ("ProvenanceAppendix", "ReportVersion", "ReportCommit", "ReportConfigHash", "ReportScale", "RunsBelowScale",

@@ -13,7 +13,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from rlrepro.replay import FrameReplay
+from rlrepro.mirl.replay import FrameReplay
 
 SHAPE = (2, 2)
 

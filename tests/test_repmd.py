@@ -8,9 +8,9 @@ import pickle
 import pytest
 import torch
 
-from rlrepro import losses, repmd
+from rlrepro.epmd import algorithmic as repmd, losses
 from rlrepro.envs.algorithmic import ENV_CLASSES, TASKS
-from rlrepro.tabular import Diverged
+from rlrepro.mirl.tabular import Diverged
 
 ROW_COLUMNS = {"step", "env_steps", "updates", "train_return", "train_solve_rate", "train_episodes", "loss",
                "entropy", "curriculum_length", "eval_return", "eval_solve_rate"}

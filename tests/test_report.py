@@ -1,6 +1,6 @@
 import pandas as pd
 
-from rlrepro.report import compare, config_values, panel_caption, pmac_weight_table
+from rlrepro.reporting.tables import compare, config_values, panel_caption, pmac_weight_table
 
 
 def runs_frame():
@@ -31,7 +31,7 @@ def test_compare_uses_interval_overlap():
 
 
 def test_beta_q_sentence_says_whether_the_clip_acts():
-    from rlrepro.report import beta_q_sentence
+    from rlrepro.reporting.tables import beta_q_sentence
 
     clipped = pd.DataFrame({"max_abs_beta_q": [650.0, 720.0, 760.0], "cfg_soft_form": "clipped", "cfg_clip_bound": 700.0,
                             "clip_binds_from_step": [None, 98000, 96000]})
@@ -43,7 +43,7 @@ def test_beta_q_sentence_says_whether_the_clip_acts():
 
 
 def test_loosest_clip_macro_says_when_the_clip_acted():
-    from rlrepro.report import loosest_clip_macro
+    from rlrepro.reporting.tables import loosest_clip_macro
 
     runs = pd.DataFrame({"env": ["corridor"] * 3 + ["left_once"] * 2, "cfg_soft_form": ["clipped"] * 4 + ["stable"],
                          "cfg_clip_bound": [700.0, 700.0, 300.0, 700.0, 700.0], "total_steps": 100000,
@@ -55,7 +55,7 @@ def test_loosest_clip_macro_says_when_the_clip_acted():
 
 
 def test_ceiling_macros_read_the_runs():
-    from rlrepro.report import ceiling_macros
+    from rlrepro.reporting.tables import ceiling_macros
 
     rows = [("ql", 0.925, 0.925, 0.925), ("sql", 0.925, 0.925, 0.925), ("mirl", 0.912, 0.905, 0.918)]
     final = pd.DataFrame([{"algo": a, "env": "left_once", "metric": "final_correct_action_ceiling", "mean": m,

@@ -1,4 +1,4 @@
-"""Across-task statistics (rlrepro.robust) on synthetic scores, plus the CLI on the smoke aggregate."""
+"""Across-task statistics (rlrepro.analysis.robust) on synthetic scores, plus the CLI on the smoke aggregate."""
 
 import json
 from pathlib import Path
@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rlrepro import robust
+from rlrepro.analysis import robust
 
 REPO = Path(__file__).resolve().parents[1]
 REPS = 200

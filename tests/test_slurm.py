@@ -83,7 +83,7 @@ def test_smoke_workflow_on_slurm_equals_the_local_run(cluster, smoke_workflow, t
 
 def smoke_run_counts(work: Path) -> tuple[int, int]:
     """(tabular runs, other runs) that config/smoke.yaml asks for."""
-    from rlrepro.config import find_experiment, iter_runs, load_config
+    from rlrepro.core.config import find_experiment, iter_runs, load_config
 
     config = load_config(work / "config/config.yaml", work / "config/smoke.yaml")
     kinds = [find_experiment(config, r["paper"], r["algo"], r["env"])[1]["kind"] for r in iter_runs(config)]

@@ -3,8 +3,8 @@ import math
 import numpy as np
 import pytest
 
-from rlrepro.soft import prior_update, soft_policy, soft_policy_unstable, soft_value, soft_value_unstable
-from rlrepro.tabular import MIRL, Budget, MarginalSoftQLearning, QLearning, SoftQLearning, TabularConfig, correct_action_ceiling
+from rlrepro.mirl.soft import prior_update, soft_policy, soft_policy_unstable, soft_value, soft_value_unstable
+from rlrepro.mirl.tabular import MIRL, Budget, MarginalSoftQLearning, QLearning, SoftQLearning, TabularConfig, correct_action_ceiling
 
 
 def test_soft_value_equals_naive_formula_where_finite():

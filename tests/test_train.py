@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from rlrepro import runstore
-from rlrepro.config import load_config, merge, resolve_run
+from rlrepro.core import runstore
+from rlrepro.core.config import load_config, merge, resolve_run
 from rlrepro.train import run
 
 

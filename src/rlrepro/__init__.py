@@ -7,3 +7,7 @@ try:
     __version__ = metadata.version("rlrepro")
 except metadata.PackageNotFoundError:  # running from a source tree without installing
     __version__ = "0+unknown"
+
+from rlrepro import _moved
+
+_moved.install()

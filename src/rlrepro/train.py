@@ -1,7 +1,7 @@
-"""Run one training job and write its run directory (see :mod:`rlrepro.runstore`).
+"""Run one training job and write its run directory (see :mod:`rlrepro.core.runstore`).
 
     python -m rlrepro.train --config config/config.yaml --paper mirl --algo mirl --env corridor --seed 0
-    python -m rlrepro.train --spec '<json from rlrepro.config.resolve_run>' --run-dir DIR
+    python -m rlrepro.train --spec '<json from rlrepro.core.config.resolve_run>' --run-dir DIR
 
 A killed run restarts from its last checkpoint and ends with the same metrics as an uninterrupted
 one. A run whose values go non-finite is recorded with status 'diverged' (step and quantity) and
@@ -18,8 +18,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from rlrepro import runstore
-from rlrepro.config import ConfigError, check_spec, load_config, resolve_run, validate_config
+from rlrepro.core import runstore
+from rlrepro.core.config import ConfigError, check_spec, load_config, resolve_run, validate_config
 
 
 def default_run_dir(spec: dict, root: Path = Path("results/runs")) -> Path:
@@ -29,7 +29,7 @@ def default_run_dir(spec: dict, root: Path = Path("results/runs")) -> Path:
 def tabular_trainer(spec: dict):
     """(train function, total steps, its Diverged exception, device description) for a gridworld run."""
     from rlrepro.envs.gridworld import GridWorld
-    from rlrepro.tabular import AGENTS, Budget, Diverged, TabularConfig, train
+    from rlrepro.mirl.tabular import AGENTS, Budget, Diverged, TabularConfig, train
 
     env = GridWorld(spec["env"])
     agent = AGENTS[spec["agent"]](env.n_states, env.n_actions, TabularConfig(**spec["agent_config"]))
@@ -45,7 +45,7 @@ def continuous_trainer(spec: dict):
     """(train function, total steps, its Diverged exception, device description) for an actor-critic run."""
     import torch
 
-    from rlrepro.actor_critic import AGENTS, ActorCriticConfig, ContinuousBudget, Diverged, make_env, train
+    from rlrepro.epmd.continuous import AGENTS, ActorCriticConfig, ContinuousBudget, Diverged, make_env, train
 
     device = _torch_device(spec)
     env, eval_env = make_env(spec["env"]), make_env(spec["env"])
@@ -64,7 +64,7 @@ def algorithmic_trainer(spec: dict):
     """(train function, total steps, its Diverged exception, device description) for a REPMD/baseline run."""
     import torch
 
-    from rlrepro.repmd import AlgorithmicBudget, Diverged, PolicyGradientConfig, make_agent, make_env, train
+    from rlrepro.epmd.algorithmic import AlgorithmicBudget, Diverged, PolicyGradientConfig, make_agent, make_env, train
 
     torch.use_deterministic_algorithms(True)
     env = make_env(spec["env"])
@@ -82,7 +82,7 @@ def atari_trainer(spec: dict):
     """(train function, total steps, its Diverged exception, device description) for a DQN/SQL/MIRL Atari run."""
     import torch
 
-    from rlrepro.deep_q import AGENTS, AtariBudget, DeepQConfig, Diverged, make_env, make_eval_env, train
+    from rlrepro.mirl.atari import AGENTS, AtariBudget, DeepQConfig, Diverged, make_env, make_eval_env, train
 
     device = _torch_device(spec)
     cfg, budget = DeepQConfig(**spec["agent_config"]), AtariBudget(**spec["budget"])

@@ -19,7 +19,7 @@ rule aggregate:
     resources:
         **site_resources("aggregate"),
     shell:
-        "python -m rlrepro.aggregate --analysis {params.analysis:q} --out-dir {params.out_dir} "
+        "python -m rlrepro.analysis.aggregate --analysis {params.analysis:q} --out-dir {params.out_dir} "
         "--human-scores {input.human_scores} {input.metas} 2> {log}"
 
 
@@ -45,6 +45,6 @@ rule robust_statistics:
     resources:
         **site_resources("aggregate"),
     shell:
-        "python -m rlrepro.robust --aggregate {params.aggregate_dir} --analysis {params.analysis:q} "
+        "python -m rlrepro.analysis.robust --aggregate {params.aggregate_dir} --analysis {params.analysis:q} "
         "--human-scores {input.human_scores} --references {input.references} "
         "--output-dir {params.aggregate_dir} --tex {output.tex} 2> {log}"

@@ -8,8 +8,8 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # the package, also wit
 
 from snakemake.exceptions import WorkflowError
 
-from rlrepro.cluster import ClusterError, check_site
-from rlrepro.config import find_experiment, iter_runs, resolve_run, validate_config
+from rlrepro.core.cluster import ClusterError, check_site
+from rlrepro.core.config import find_experiment, iter_runs, resolve_run, validate_config
 
 validate_config(config)  # stops here, before any job, naming every bad key
 

@@ -19,7 +19,7 @@ rule report_tables:
     resources:
         **site_resources("report"),
     shell:
-        "python -m rlrepro.report --experiment {wildcards.experiment} --final {input.final} --runs {input.runs} "
+        "python -m rlrepro.reporting.tables --experiment {wildcards.experiment} --final {input.final} --runs {input.runs} "
         "--stats {input.stats} --panels {params.panels:q} --references {input.references} --output {output} 2> {log}"
 
 
@@ -65,7 +65,7 @@ rule provenance:
     resources:
         **site_resources("report"),
     shell:
-        "python -m rlrepro.provenance --aggregate {params.aggregate_dir} --config-json {params.config:q} "
+        "python -m rlrepro.reporting.provenance --aggregate {params.aggregate_dir} --config-json {params.config:q} "
         "--open-parameters {input.open_parameters} --output {output} 2> {log}"
 
 
@@ -90,5 +90,5 @@ rule claims:
     resources:
         **site_resources("report"),
     shell:
-        "python -m rlrepro.claims --claims {input.claims} --aggregate {params.aggregate_dir} --analysis {params.analysis:q} "
+        "python -m rlrepro.analysis.claims --claims {input.claims} --aggregate {params.aggregate_dir} --analysis {params.analysis:q} "
         "--human-scores {input.human_scores} --output {output.table} --tex {output.tex} > {log} 2>&1"

@@ -41,7 +41,7 @@ Conventions shared by every task (each point as in the classic suite unless it s
   in the classic suite: 10 and -1 by default, 50 and -0.1 on Reverse and RepeatCopy; the cap is 30, so
   inputs are at most 32 long. With these rewards a single episode's shortfall is 0 (perfect) or at
   most -1.5, so either threshold asks for perfect episodes. A learner may instead report its own
-  entries (``record_shortfall``): :mod:`rlrepro.repmd` enters one per input, the mean over its K
+  entries (``record_shortfall``): :mod:`rlrepro.epmd.algorithmic` enters one per input, the mean over its K
   samples, and there the threshold matters (see that module). Episodes cut short by an early
   ``reset`` are not counted. The state belongs to the instance (as ``reward_shortfalls`` and
   ``min_length`` do in the classic suite); ``curriculum_state`` / ``load_curriculum_state`` checkpoint it.

@@ -9,7 +9,7 @@ The wheel ships the ROMs, so nothing is downloaded at run time.
 Training and evaluation use the same wrapper stack (Mnih et al. 2015): up to ``noop_max`` no-op
 actions after reset, the action repeated for 4 frames with the max of the last two frames,
 84x84 grayscale. The agent stacks 4 frames itself (in its replay buffer); reward clipping and
-loss-of-life-as-terminal are training-loop matters (see :mod:`rlrepro.deep_q`), so the
+loss-of-life-as-terminal are training-loop matters (see :mod:`rlrepro.mirl.atari`), so the
 environment always reports raw rewards and ends only when the game is over.
 """
 

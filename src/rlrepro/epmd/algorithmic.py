@@ -3,7 +3,7 @@
 REPMD needs no value function: it samples K trajectories rho_k ~ pi_theta of a recurrent policy on
 each input and fits pi_theta to a target built from their returns. The agents share the policy,
 the sampling, the curriculum, evaluation and checkpoints, and differ only in their loss (all in
-:mod:`rlrepro.losses`; r_k the returns and log pi_k the log-probabilities of an input's K samples):
+:mod:`rlrepro.epmd.losses`; r_k the returns and log pi_k the log-probabilities of an input's K samples):
 
 ===============  ===================================================================================
 agent            loss per input
@@ -52,9 +52,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rlrepro import losses
+from rlrepro.epmd import losses
 from rlrepro.envs.algorithmic import ENV_CLASSES, TASKS, AlgorithmicEnv
-from rlrepro.tabular import Diverged  # one exception for every training loop
+from rlrepro.mirl.tabular import Diverged  # one exception for every training loop
 
 
 CURRICULUM_COUNTINGS = ("first_sample", "episode", "input_mean")

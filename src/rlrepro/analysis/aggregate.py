@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rlrepro.runstore import CorruptRun, read_run, write_atomic
+from rlrepro.core.runstore import CorruptRun, read_run, write_atomic
 
 ALL_GAMES = "all games"
 """The env value of rows that aggregate over every game of an Atari experiment."""
@@ -53,7 +53,7 @@ BUDGET_COLUMNS = ("total_steps", "eval_interval", "log_interval", "eval_episodes
 
 def collect(run_dirs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read every run; returns (tidy metrics, one row per run)."""
-    from rlrepro.provenance import run_provenance
+    from rlrepro.reporting.provenance import run_provenance
 
     tidy_parts, runs = [], []
     for run_dir in run_dirs:
@@ -250,7 +250,7 @@ def _gzip(frame: pd.DataFrame) -> bytes:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rlrepro.aggregate", description="Aggregate finished runs of one paper.")
+    parser = argparse.ArgumentParser(prog="python -m rlrepro.analysis.aggregate", description="Aggregate finished runs of one paper.")
     parser.add_argument("--analysis", required=True, help="JSON of the config's 'analysis' section")
     parser.add_argument("--out-dir", type=Path, required=True)
     parser.add_argument("--human-scores", type=Path, help="CSV env,random_score,human_score (needed for Atari runs)")

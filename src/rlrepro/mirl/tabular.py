@@ -14,7 +14,7 @@ MIRL       r + gamma V_soft       argmax_a pi(a|s)            learned prior rho,
 SQL_m has two readings: the paper's, where the action marginal is also rho in V_soft and pi
 (``marginal_prior_in_soft_value``), and the public reproduction's, where rho stays uniform there.
 
-V_soft and pi are :func:`rlrepro.soft.soft_value` / :func:`rlrepro.soft.soft_policy` with
+V_soft and pi are :func:`rlrepro.mirl.soft.soft_value` / :func:`rlrepro.mirl.soft.soft_policy` with
 beta_i = c * (i + 1) (the public reproduction's schedule; the paper's c is an open parameter).
 """
 
@@ -27,7 +27,7 @@ from typing import Callable
 import numpy as np
 
 from rlrepro.envs.gridworld import GridWorld
-from rlrepro.soft import prior_update, soft_logits, soft_policy, soft_policy_unstable, soft_value, soft_value_unstable
+from rlrepro.mirl.soft import prior_update, soft_logits, soft_policy, soft_policy_unstable, soft_value, soft_value_unstable
 
 SOFT_FORMS = ("stable", "naive", "clipped")
 

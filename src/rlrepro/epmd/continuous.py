@@ -2,7 +2,7 @@
 
 Shared by all four: the replay buffer, the MLP networks, the environment loop with uniformly random
 warm-up actions, evaluation of the deterministic policy, checkpoints, metrics. They differ only in
-``update`` (their losses, all in :mod:`rlrepro.losses`) and in how they pick actions:
+``update`` (their losses, all in :mod:`rlrepro.epmd.losses`) and in how they pick actions:
 
 =====  =======================  ==============================  ==========================================
 agent  actor                    critic target                   actor update
@@ -29,9 +29,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from rlrepro import losses
-from rlrepro.runstore import cpu_copy
-from rlrepro.tabular import Diverged  # one exception for every training loop
+from rlrepro.epmd import losses
+from rlrepro.core.runstore import cpu_copy
+from rlrepro.mirl.tabular import Diverged  # one exception for every training loop
 
 ENVS = ("Pendulum-v1", "HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Ant-v5", "Humanoid-v5")
 """The tasks: Pendulum (the seed report's sanity task) and the paper's five MuJoCo tasks (v5, the

@@ -1,11 +1,11 @@
 """DQN, soft Q-learning (SQL) and MIRL on Atari: Paper A's approximate setting, on one loop.
 
-The three agents share the Nature CNN, the frame replay buffer (:mod:`rlrepro.replay`) and
+The three agents share the Nature CNN, the frame replay buffer (:mod:`rlrepro.mirl.replay`) and
 :func:`train`. They differ only where their math does:
 
 - the value of the next state in the target of eq. (4): max_a Q_target(s', a) for DQN, the soft
   value of eq. (2) under the prior rho and inverse temperature beta for SQL and MIRL, computed by
-  the same stable code as the tabular agents (:func:`rlrepro.soft.soft_value`);
+  the same stable code as the tabular agents (:func:`rlrepro.mirl.soft.soft_value`);
 - the prior rho: uniform for DQN and SQL; learned by MIRL with eq. (7) from pi(.|s_t) at every
   state it acts in;
 - beta: SQL and MIRL update it after every gradient step with eq. (8), a running mean of the
@@ -30,11 +30,11 @@ import torch
 from torch import nn
 
 from rlrepro.envs.atari import make_atari_env
-from rlrepro.losses import q_regression_loss, td_target
-from rlrepro.replay import FrameReplay
-from rlrepro.runstore import cpu_copy
-from rlrepro.soft import beta_update, prior_update, soft_logits, soft_policy, soft_value
-from rlrepro.tabular import Diverged
+from rlrepro.epmd.losses import q_regression_loss, td_target
+from rlrepro.mirl.replay import FrameReplay
+from rlrepro.core.runstore import cpu_copy
+from rlrepro.mirl.soft import beta_update, prior_update, soft_logits, soft_policy, soft_value
+from rlrepro.mirl.tabular import Diverged
 
 STACK = 4
 """Frames per observation (Nature DQN)."""

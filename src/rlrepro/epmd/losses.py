@@ -14,7 +14,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from rlrepro import soft
+from rlrepro.mirl import soft
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -136,7 +136,7 @@ def pmac_log_partition_value(q: torch.Tensor, log_prob_reference: torch.Tensor, 
     the value of the mirror-descent step, max_pi E_pi[Q] - tau KL(pi || pi_bar) + tau' H(pi).
     The Monte Carlo estimate (tau + tau') log (1/N) sum_k exp(x_k) is a soft value (Paper A eq. 2)
     of the samples' soft values x_k (:func:`soft_state_value`) under a uniform prior 1/N and inverse
-    temperature 1/(tau + tau'), so it is computed by :func:`rlrepro.soft.soft_value` (logsumexp).
+    temperature 1/(tau + tau'), so it is computed by :func:`rlrepro.mirl.soft.soft_value` (logsumexp).
     It underestimates V by a Jensen gap that shrinks as N grows; N = 1 gives SAC v1's soft value.
     """
     samples = q.shape[-1]

@@ -15,33 +15,33 @@ from typing import Any, Callable, Iterator, Mapping
 import jsonschema
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 SCHEMA_PATH = REPO_ROOT / "config" / "schema.yaml"
 
 
 def _tabular() -> dict:
-    from rlrepro import tabular
+    from rlrepro.mirl import tabular
     from rlrepro.envs.gridworld import LAYOUTS
 
     return {"agents": tabular.AGENTS, "config": tabular.TabularConfig, "budget": tabular.Budget, "envs": tuple(LAYOUTS)}
 
 
 def _continuous() -> dict:
-    from rlrepro import actor_critic
+    from rlrepro.epmd import continuous as actor_critic
 
     return {"agents": actor_critic.AGENTS, "config": actor_critic.ActorCriticConfig,
             "budget": actor_critic.ContinuousBudget, "envs": actor_critic.ENVS}
 
 
 def _algorithmic() -> dict:
-    from rlrepro import repmd
+    from rlrepro.epmd import algorithmic as repmd
     from rlrepro.envs.algorithmic import TASKS
 
     return {"agents": repmd.AGENTS, "config": repmd.PolicyGradientConfig, "budget": repmd.AlgorithmicBudget, "envs": TASKS}
 
 
 def _atari() -> dict:
-    from rlrepro import deep_q
+    from rlrepro.mirl import atari as deep_q
     from rlrepro.envs.atari import game_ids
 
     return {"agents": deep_q.AGENTS, "config": deep_q.DeepQConfig, "budget": deep_q.AtariBudget, "envs": game_ids()}
