@@ -18,7 +18,7 @@ from torch import distributions as D
 from rlrepro.core import runstore
 from rlrepro.epmd import continuous as actor_critic, losses
 from rlrepro.core.config import ConfigError, kind_of_agent, load_config, merge, resolve_run, validate_config
-from rlrepro.train import continuous_trainer, run
+from rlrepro.train import run
 
 from conftest import REPO
 
@@ -304,7 +304,7 @@ def test_same_spec_and_seed_give_identical_metrics_in_one_process(ac_config, tmp
 
 
 def initial_actor(spec, monkeypatch) -> dict:
-    """The actor's parameters as ``continuous_trainer`` hands the agent to ``train``."""
+    """The actor's parameters as ``make_trainer`` hands the agent to ``train``."""
     captured = {}
 
     def fake_train(agent, *args, **kwargs):
@@ -312,7 +312,7 @@ def initial_actor(spec, monkeypatch) -> dict:
         return []
 
     monkeypatch.setattr(actor_critic, "train", fake_train)
-    fit = continuous_trainer(spec)[0]
+    fit = actor_critic.make_trainer(spec)[0]
     fit()
     return captured
 

@@ -17,7 +17,7 @@ from rlrepro.core.config import ConfigError, load_config, validate_config
 from rlrepro.envs.atari import check_game, game_ids
 from rlrepro.mirl.soft import beta_update, prior_update
 from rlrepro.mirl.tabular import Diverged
-from rlrepro.train import atari_trainer, run
+from rlrepro.train import run
 
 SMALL = {"buffer_size": 400, "learning_starts": 100, "epsilon_decay_steps": 200, "target_update_interval": 50,
          "batch_size": 8}
@@ -156,7 +156,7 @@ def test_update_regresses_on_the_target_network():
 
 @pytest.mark.parametrize("agent", ["DQN", "DeepSoftQ", "DeepMIRL"])
 def test_each_agent_trains_a_few_hundred_steps(agent):
-    fit, total, *_ = atari_trainer(spec(agent))
+    fit, total, *_ = deep_q.make_trainer(spec(agent))
     rows = fit()
     assert [r["step"] for r in rows] == [150, 300]
     assert ROW_COLUMNS <= set(rows[-1])
@@ -169,23 +169,23 @@ def test_each_agent_trains_a_few_hundred_steps(agent):
 
 
 def test_evaluation_reports_unclipped_game_scores():
-    fit, *_ = atari_trainer(spec("DQN", env="PongNoFrameskip-v4", total_steps=150, eval_interval=150,
+    fit, *_ = deep_q.make_trainer(spec("DQN", env="PongNoFrameskip-v4", total_steps=150, eval_interval=150,
                                  eval_max_frames=108_000))
     rows = fit()
     assert rows[-1]["eval_return"] <= -15  # an untrained agent loses a Pong game by more than one point
 
 
 def test_runs_are_deterministic_on_cpu():
-    first = atari_trainer(spec("DeepMIRL"))[0]()
-    second = atari_trainer(spec("DeepMIRL"))[0]()
+    first = deep_q.make_trainer(spec("DeepMIRL"))[0]()
+    second = deep_q.make_trainer(spec("DeepMIRL"))[0]()
     assert same_rows(first, second)
-    other_seed = atari_trainer(spec("DeepMIRL", seed=1))[0]()
+    other_seed = deep_q.make_trainer(spec("DeepMIRL", seed=1))[0]()
     assert not same_rows(other_seed, first)
 
 
 @pytest.mark.parametrize("agent", ["DQN", "DeepMIRL"])
 def test_kill_and_resume_equals_an_uninterrupted_run(agent):
-    uninterrupted = atari_trainer(spec(agent, total_steps=600, eval_interval=300))[0]()
+    uninterrupted = deep_q.make_trainer(spec(agent, total_steps=600, eval_interval=300))[0]()
     saved = []
 
     class Killed(Exception):
@@ -195,22 +195,22 @@ def test_kill_and_resume_equals_an_uninterrupted_run(agent):
         saved.append(pickle.loads(pickle.dumps(state)))
         raise Killed
 
-    fit = atari_trainer(spec(agent, total_steps=600, eval_interval=300))[0]
+    fit = deep_q.make_trainer(spec(agent, total_steps=600, eval_interval=300))[0]
     with pytest.raises(Killed):
         fit(on_checkpoint=kill_after_first_checkpoint)
     assert 100 <= saved[0].step < 600 and saved[0].buffer is not None
-    resumed = atari_trainer(spec(agent, total_steps=600, eval_interval=300))[0](resume=saved[0])
+    resumed = deep_q.make_trainer(spec(agent, total_steps=600, eval_interval=300))[0](resume=saved[0])
     assert same_rows(resumed, uninterrupted)
 
 
 def test_resume_without_the_replay_buffer_refills_before_learning():
     cfg = {"save_replay_in_checkpoint": False}
     saved = []
-    fit = atari_trainer(spec("DQN", cfg=cfg, total_steps=600, eval_interval=300))[0]
+    fit = deep_q.make_trainer(spec("DQN", cfg=cfg, total_steps=600, eval_interval=300))[0]
     fit(on_checkpoint=lambda state: saved.append(pickle.loads(pickle.dumps(state))))
     first = saved[0]
     assert first.buffer is None
-    rows = atari_trainer(spec("DQN", cfg=cfg, total_steps=600, eval_interval=300))[0](resume=first)
+    rows = deep_q.make_trainer(spec("DQN", cfg=cfg, total_steps=600, eval_interval=300))[0](resume=first)
     updates_after_resume = rows[-1]["updates"] - first.agent["updates"]
     assert updates_after_resume <= (600 - first.step - SMALL["learning_starts"]) // 4 + 1
 

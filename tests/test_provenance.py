@@ -164,11 +164,11 @@ def test_open_parameters_yaml_matches_config_and_aggregate_columns(tmp_path):
             for experiment in pv._names(value["experiment"]):
                 exp = config["experiments"].get(experiment)
                 assert exp is not None and exp["paper"] == paper, (paper, i, experiment)
-                columns = {f"cfg_{f.name}" for f in fields(KINDS[exp["kind"]]["config"])} | set(BUDGET_COLUMNS) | {"env"}
+                columns = {f"cfg_{f.name}" for f in fields(KINDS[exp["kind"]].config)} | set(BUDGET_COLUMNS) | {"env"}
                 for key in pv._names(value["key"]):
                     assert key in columns, (paper, i, e["parameter"], key)
                 if "agent" in value:
-                    assert value["agent"] in KINDS[exp["kind"]]["agents"], (paper, i, value["agent"])
+                    assert value["agent"] in KINDS[exp["kind"]].agents, (paper, i, value["agent"])
     # a broken file is refused with the entry named
     broken = tmp_path / "open.yaml"
     broken.write_text(yaml.safe_dump({"mirl": [{"parameter": "c", "paper_says": "[open]", "value": {}, "source": "ours"}]}))
@@ -202,7 +202,7 @@ def test_hyperparameters_split_many_differing_keys_into_tables(runs):
 def test_field_docs_match_the_dataclasses():
     for kind in pv.CONFIG_CLASSES:
         docs = pv.field_docs(kind)
-        assert set(docs) == {f.name for f in fields(KINDS[kind]["config"])}, kind
+        assert set(docs) == {f.name for f in fields(KINDS[kind].config)}, kind
 
 
 # ------------------------------------------------------------------------------------------- CLI

@@ -20,102 +20,11 @@ from tqdm import tqdm
 
 from rlrepro.core import runstore
 from rlrepro.core.config import ConfigError, check_spec, load_config, resolve_run, validate_config
+from rlrepro.core.kinds import KINDS
 
 
 def default_run_dir(spec: dict, root: Path = Path("results/runs")) -> Path:
     return root / spec["paper"] / spec["algo"] / spec["env"] / f"seed{spec['seed']}"
-
-
-def tabular_trainer(spec: dict):
-    """(train function, total steps, its Diverged exception, device description) for a gridworld run."""
-    from rlrepro.envs.gridworld import GridWorld
-    from rlrepro.mirl.tabular import AGENTS, Budget, Diverged, TabularConfig, train
-
-    env = GridWorld(spec["env"])
-    agent = AGENTS[spec["agent"]](env.n_states, env.n_actions, TabularConfig(**spec["agent_config"]))
-    budget = Budget(**spec["budget"])
-
-    def fit(**kwargs):
-        return train(agent, env, budget, spec["seed"], **kwargs)
-
-    return fit, budget.total_steps, Diverged, "cpu"
-
-
-def continuous_trainer(spec: dict):
-    """(train function, total steps, its Diverged exception, device description) for an actor-critic run."""
-    import torch
-
-    from rlrepro.epmd.continuous import AGENTS, ActorCriticConfig, ContinuousBudget, Diverged, make_env, train
-
-    device = _torch_device(spec)
-    env, eval_env = make_env(spec["env"]), make_env(spec["env"])
-    torch.manual_seed(spec["seed"])  # the initial networks depend on the seed alone
-    agent = AGENTS[spec["agent"]](env.observation_space.shape[0], env.action_space.shape[0],
-                                  ActorCriticConfig(**spec["agent_config"]), torch.device(device))
-    budget = ContinuousBudget(**spec["budget"])
-
-    def fit(**kwargs):
-        return train(agent, env, eval_env, budget, spec["seed"], **kwargs)
-
-    return fit, budget.total_steps, Diverged, _device_description(device)
-
-
-def algorithmic_trainer(spec: dict):
-    """(train function, total steps, its Diverged exception, device description) for a REPMD/baseline run."""
-    import torch
-
-    from rlrepro.epmd.algorithmic import AlgorithmicBudget, Diverged, PolicyGradientConfig, make_agent, make_env, train
-
-    torch.use_deterministic_algorithms(True)
-    env = make_env(spec["env"])
-    torch.manual_seed(spec["seed"])  # the initial networks depend on the seed alone
-    agent = make_agent(spec["agent"], env, PolicyGradientConfig(**spec["agent_config"]))
-    budget = AlgorithmicBudget(**spec["budget"])
-
-    def fit(**kwargs):
-        return train(agent, env, budget, spec["seed"], **kwargs)
-
-    return fit, budget.total_steps, Diverged, f"cpu (torch {torch.__version__}, torch threads: {torch.get_num_threads()})"
-
-
-def atari_trainer(spec: dict):
-    """(train function, total steps, its Diverged exception, device description) for a DQN/SQL/MIRL Atari run."""
-    import torch
-
-    from rlrepro.mirl.atari import AGENTS, AtariBudget, DeepQConfig, Diverged, make_env, make_eval_env, train
-
-    device = _torch_device(spec)
-    cfg, budget = DeepQConfig(**spec["agent_config"]), AtariBudget(**spec["budget"])
-    env, eval_env = make_env(spec["env"], cfg, budget), make_eval_env(spec["env"], cfg, budget)
-    torch.manual_seed(spec["seed"])  # the initial networks depend on the seed alone
-    agent = AGENTS[spec["agent"]](env.action_space.n, cfg, torch.device(device))
-
-    def fit(**kwargs):
-        return train(agent, env, eval_env, budget, spec["seed"], **kwargs)
-
-    return fit, budget.total_steps, Diverged, _device_description(device)
-
-
-def _torch_device(spec: dict) -> str:
-    """The spec's device, checked against this machine; CPU runs are made deterministic."""
-    import torch
-
-    device = spec.get("device", "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("spec.device is 'cuda' but torch sees no CUDA device here (CPU build of torch, or no GPU on this node)")
-    torch.use_deterministic_algorithms(device == "cpu")
-    return device
-
-
-def _device_description(device: str) -> str:
-    import torch
-
-    name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
-    return f"{device} ({name}, torch {torch.__version__}, torch threads: {torch.get_num_threads()})"
-
-
-TRAINERS = {"tabular": tabular_trainer, "continuous": continuous_trainer, "algorithmic": algorithmic_trainer,
-            "atari": atari_trainer}
 
 
 def run(spec: dict, run_dir: Path, progress: bool = True) -> dict:
@@ -123,7 +32,7 @@ def run(spec: dict, run_dir: Path, progress: bool = True) -> dict:
     check_spec(spec)
     run_dir = Path(run_dir)
     try:
-        fit, total_steps, Diverged, device = TRAINERS[spec["kind"]](spec)
+        fit, total_steps, Diverged, device = KINDS[spec["kind"]].make_trainer(spec)
     except ValueError as err:  # e.g. an environment whose action space the agent cannot handle
         raise ConfigError(str(err)) from err
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -186,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             validate_config(config)
             spec = resolve_run(config, args.paper, args.algo, args.env, args.seed)
         run_dir = args.run_dir or default_run_dir(spec)
-        if args.threads and spec.get("kind") != "tabular":  # tabular runs never import torch (1 s a job)
+        if args.threads and spec.get("kind") in KINDS and KINDS[spec["kind"]].uses_torch:  # tabular jobs never import torch
             import torch
 
             torch.set_num_threads(args.threads)

@@ -10,97 +10,27 @@ import copy
 import re
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Iterator
 
 import jsonschema
 import yaml
+
+from rlrepro.core.kinds import KINDS
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SCHEMA_PATH = REPO_ROOT / "config" / "schema.yaml"
 
 
-def _tabular() -> dict:
-    from rlrepro.mirl import tabular
-    from rlrepro.envs.gridworld import LAYOUTS
-
-    return {"agents": tabular.AGENTS, "config": tabular.TabularConfig, "budget": tabular.Budget, "envs": tuple(LAYOUTS)}
-
-
-def _continuous() -> dict:
-    from rlrepro.epmd import continuous as actor_critic
-
-    return {"agents": actor_critic.AGENTS, "config": actor_critic.ActorCriticConfig,
-            "budget": actor_critic.ContinuousBudget, "envs": actor_critic.ENVS}
-
-
-def _algorithmic() -> dict:
-    from rlrepro.epmd import algorithmic as repmd
-    from rlrepro.envs.algorithmic import TASKS
-
-    return {"agents": repmd.AGENTS, "config": repmd.PolicyGradientConfig, "budget": repmd.AlgorithmicBudget, "envs": TASKS}
-
-
-def _atari() -> dict:
-    from rlrepro.mirl import atari as deep_q
-    from rlrepro.envs.atari import game_ids
-
-    return {"agents": deep_q.AGENTS, "config": deep_q.DeepQConfig, "budget": deep_q.AtariBudget, "envs": game_ids()}
-
-
-class _Kinds(Mapping):
-    """Experiment kinds, each imported on first use: a tabular job need not pay for importing torch."""
-
-    def __init__(self, loaders: dict[str, Callable[[], dict]]):
-        self._loaders, self._loaded = loaders, {}
-
-    def __getitem__(self, kind: str) -> dict:
-        if kind not in self._loaded:
-            self._loaded[kind] = self._loaders[kind]()
-        return self._loaded[kind]
-
-    def __iter__(self):
-        return iter(self._loaders)
-
-    def __len__(self) -> int:
-        return len(self._loaders)
-
-
-KINDS = _Kinds({"tabular": _tabular, "continuous": _continuous, "algorithmic": _algorithmic, "atari": _atari})
-"""Experiment kinds: which agents, config and budget dataclasses, and environments each accepts."""
-
-ENV_LIST_HINTS = {"atari": "python -m rlrepro.envs.atari"}
-"""Kinds with too many environments to list in an error: the command that lists them."""
-
-
 def allowed_envs(kind: str) -> str:
     """The environments of a kind, for an error message."""
-    envs = KINDS[kind]["envs"]
-    if kind in ENV_LIST_HINTS:
-        return f"{len(envs)} ids such as {', '.join(envs[:3])}; list them all with `{ENV_LIST_HINTS[kind]}`"
+    envs = KINDS[kind].env_ids
+    if KINDS[kind].env_list_hint:
+        return f"{len(envs)} ids such as {', '.join(envs[:3])}; list them all with `{KINDS[kind].env_list_hint}`"
     return ", ".join(envs)
 
 
-PAPER_SCALE = {
-    "tabular": {"total_steps": 100_000, "seeds": 10, "eval_episodes": 30, "eval_max_steps": 100},
-    "continuous": {"total_steps": 1_000_000, "seeds": 5},
-    # Neither EPMD nor its reproduction states REPMD's budget; this project's reference (papers.md, open).
-    "algorithmic": {"total_steps": 2_000_000, "seeds": 5},
-    # MIRL's Atari frame budget is not known here (papers.md, open): the project's reference is
-    # 10M agent steps (40M frames), the budget of the CleanRL DQN scores in papers.md.
-    "atari": {"total_steps": 10_000_000, "seeds": 5},
-}
-"""What each experiment kind ran at in the paper (papers.md); less than this is 'below paper scale'."""
-
-PAPER_SCALE_BY_ENV = {
-    "Humanoid-v5": {"total_steps": 6_000_000, "seeds": 5},
-    # Neither EPMD nor its reproduction gives a scale for the sanity task; this project's reference.
-    "Pendulum-v1": {"total_steps": 20_000, "seeds": 5},
-}
-"""Per-environment exceptions to PAPER_SCALE."""
-
-
 def kind_of_agent(agent: str) -> str | None:
-    return next((kind for kind, k in KINDS.items() if agent in k["agents"]), None)
+    return next((kind for kind, k in KINDS.items() if agent in k.agents), None)
 
 
 class ConfigError(ValueError):
@@ -174,24 +104,24 @@ def _semantic_problems(config: dict) -> list[str]:
     owner: dict[tuple[str, str, str], str] = {}
     for algo, entry in registry.items():
         kind = kind_of_agent(entry["agent"])
-        unknown = sorted(set(entry.get("overrides", {})) - set(KINDS[kind]["config"].field_names()))
+        unknown = sorted(set(entry.get("overrides", {})) - set(KINDS[kind].config.field_names()))
         if unknown:
-            problems.append(f"algorithms.{algo}.overrides: unknown keys {unknown} for a {kind} agent; allowed: {', '.join(KINDS[kind]['config'].field_names())}")
+            problems.append(f"algorithms.{algo}.overrides: unknown keys {unknown} for a {kind} agent; allowed: {', '.join(KINDS[kind].config.field_names())}")
     for name, exp in config["experiments"].items():
         kind = KINDS[exp["kind"]]
         for i, env in enumerate(exp["envs"]):
-            if env not in kind["envs"]:
+            if env not in kind.env_ids:
                 problems.append(f"experiments.{name}.envs[{i}]: {env!r} is not an environment of kind {exp['kind']!r}; allowed: {allowed_envs(exp['kind'])}")
-        unknown = sorted(set(exp.get("agent_overrides", {})) - set(kind["config"].field_names()))
+        unknown = sorted(set(exp.get("agent_overrides", {})) - set(kind.config.field_names()))
         if unknown:
-            problems.append(f"experiments.{name}.agent_overrides: unknown keys {unknown}; allowed: {', '.join(kind['config'].field_names())}")
+            problems.append(f"experiments.{name}.agent_overrides: unknown keys {unknown}; allowed: {', '.join(kind.config.field_names())}")
         for i, algo in enumerate(exp["algorithms"]):
             if algo not in registry:
                 problems.append(f"experiments.{name}.algorithms[{i}]: unknown algorithm {algo!r}; defined: {', '.join(sorted(registry))}")
                 continue
             if kind_of_agent(registry[algo]["agent"]) != exp["kind"]:
                 problems.append(f"experiments.{name}.algorithms[{i}]: {algo!r} is a {kind_of_agent(registry[algo]['agent'])} agent "
-                                f"({registry[algo]['agent']}); experiment kind {exp['kind']!r} runs: {', '.join(kind['agents'])}")
+                                f"({registry[algo]['agent']}); experiment kind {exp['kind']!r} runs: {', '.join(kind.agents)}")
                 continue
             for env in [None, *(e for e in exp.get("agent_overrides_by_env", {}) if e in exp["envs"])]:
                 try:
@@ -208,12 +138,12 @@ def _semantic_problems(config: dict) -> list[str]:
                 if env not in exp["envs"]:
                     problems.append(f"experiments.{name}.{by_env}.{env}: not one of this experiment's envs {exp['envs']}")
         for env, overrides in exp.get("agent_overrides_by_env", {}).items():
-            unknown = sorted(set(overrides) - set(kind["config"].field_names()))
+            unknown = sorted(set(overrides) - set(kind.config.field_names()))
             if unknown:
-                problems.append(f"experiments.{name}.agent_overrides_by_env.{env}: unknown keys {unknown}; allowed: {', '.join(kind['config'].field_names())}")
+                problems.append(f"experiments.{name}.agent_overrides_by_env.{env}: unknown keys {unknown}; allowed: {', '.join(kind.config.field_names())}")
         for env in exp["envs"]:
             try:
-                kind["budget"](**budget_of(exp, env))
+                kind.budget(**budget_of(exp, env))
             except (TypeError, ValueError) as err:
                 where = f"budget_by_env.{env}" if env in exp.get("budget_by_env", {}) else "budget"
                 problems.append(f"experiments.{name}.{where}: {err}")
@@ -270,7 +200,7 @@ def agent_config(config: dict, exp: dict, algo: str, env: str | None = None):
             source[key] = f"experiments.{name}.{where}.{key}"
         overrides.update(layer)
     try:
-        return KINDS[exp["kind"]]["config"](**overrides)
+        return KINDS[exp["kind"]].config(**overrides)
     except (TypeError, ValueError) as err:
         named = [where for key, where in source.items() if re.search(rf"\b{key}\b", str(err))]
         on = f" on {env}" if env is not None else ""
@@ -280,7 +210,7 @@ def agent_config(config: dict, exp: dict, algo: str, env: str | None = None):
 
 def scale_report(kind: str, budget: dict, seeds: int, env: str | None = None) -> list[str]:
     """Ways in which a run's budget falls short of the paper's; empty at paper scale."""
-    paper = PAPER_SCALE_BY_ENV.get(env, PAPER_SCALE[kind])
+    paper = KINDS[kind].scale_of(env)
     notes = [f"{key} {budget[key]} < paper {paper[key]}" for key in paper if key != "seeds" and budget[key] < paper[key]]
     if seeds < paper["seeds"]:
         notes.append(f"seeds {seeds} < paper {paper['seeds']}")
@@ -291,7 +221,7 @@ def resolve_run(config: dict, paper: str, algo: str, env: str, seed: int) -> dic
     """The complete, JSON-serialisable specification of one run (what the train job receives)."""
     exp_name, exp = find_experiment(config, paper, algo, env)
     entry = config["algorithms"][algo]
-    budget = KINDS[exp["kind"]]["budget"](**budget_of(exp, env))
+    budget = KINDS[exp["kind"]].budget(**budget_of(exp, env))
     if not 0 <= seed < exp["seeds"]:
         raise ConfigError(f"seed {seed} out of range for experiment {exp_name!r}: allowed 0..{exp['seeds'] - 1}")
     below = scale_report(exp["kind"], asdict(budget), exp["seeds"], env)
@@ -318,16 +248,16 @@ def check_spec(spec: dict) -> None:
     if spec.get("kind") not in KINDS:
         raise ConfigError(f"spec.kind: unknown kind {spec.get('kind')!r}; allowed: {', '.join(KINDS)}")
     kind = KINDS[spec["kind"]]
-    if spec.get("agent") not in kind["agents"]:
-        raise ConfigError(f"spec.agent: unknown {spec['kind']} agent {spec.get('agent')!r}; allowed: {', '.join(kind['agents'])}")
-    unknown = set(spec.get("agent_config", {})) - set(kind["config"].field_names())
+    if spec.get("agent") not in kind.agents:
+        raise ConfigError(f"spec.agent: unknown {spec['kind']} agent {spec.get('agent')!r}; allowed: {', '.join(kind.agents)}")
+    unknown = set(spec.get("agent_config", {})) - set(kind.config.field_names())
     if unknown:
-        raise ConfigError(f"spec.agent_config: unknown keys {sorted(unknown)}; allowed: {kind['config'].field_names()}")
-    if spec.get("env") not in kind["envs"]:
+        raise ConfigError(f"spec.agent_config: unknown keys {sorted(unknown)}; allowed: {kind.config.field_names()}")
+    if spec.get("env") not in kind.env_ids:
         raise ConfigError(f"spec.env: unknown environment {spec.get('env')!r}; allowed: {allowed_envs(spec['kind'])}")
     if spec.get("device", "cpu") not in ("cpu", "cuda"):
         raise ConfigError(f"spec.device: {spec.get('device')!r}; allowed: cpu, cuda")
-    budget_keys = list(kind["budget"].__dataclass_fields__)
+    budget_keys = list(kind.budget.__dataclass_fields__)
     unknown = set(spec.get("budget", {})) - set(budget_keys)
     if unknown:
         raise ConfigError(f"spec.budget: unknown keys {sorted(unknown)}; allowed: {budget_keys}")

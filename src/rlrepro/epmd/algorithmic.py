@@ -487,3 +487,17 @@ def train(
         err.rows = rows
         raise
     return rows
+
+
+def make_trainer(spec: dict):
+    """(train function, total steps, its Diverged exception, device description) for a REPMD/baseline run."""
+    torch.use_deterministic_algorithms(True)
+    env = make_env(spec["env"])
+    torch.manual_seed(spec["seed"])  # the initial networks depend on the seed alone
+    agent = make_agent(spec["agent"], env, PolicyGradientConfig(**spec["agent_config"]))
+    budget = AlgorithmicBudget(**spec["budget"])
+
+    def fit(**kwargs):
+        return train(agent, env, budget, spec["seed"], **kwargs)
+
+    return fit, budget.total_steps, Diverged, f"cpu (torch {torch.__version__}, torch threads: {torch.get_num_threads()})"

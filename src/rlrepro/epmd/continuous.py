@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from rlrepro.epmd import losses
+from rlrepro.core.devices import device_description, torch_device
 from rlrepro.core.runstore import cpu_copy
 from rlrepro.mirl.tabular import Diverged  # one exception for every training loop
 
@@ -735,3 +736,18 @@ def train(
         err.rows = rows
         raise
     return rows
+
+
+def make_trainer(spec: dict):
+    """(train function, total steps, its Diverged exception, device description) for an actor-critic run."""
+    device = torch_device(spec)
+    env, eval_env = make_env(spec["env"]), make_env(spec["env"])
+    torch.manual_seed(spec["seed"])  # the initial networks depend on the seed alone
+    agent = AGENTS[spec["agent"]](env.observation_space.shape[0], env.action_space.shape[0],
+                                  ActorCriticConfig(**spec["agent_config"]), torch.device(device))
+    budget = ContinuousBudget(**spec["budget"])
+
+    def fit(**kwargs):
+        return train(agent, env, eval_env, budget, spec["seed"], **kwargs)
+
+    return fit, budget.total_steps, Diverged, device_description(device)

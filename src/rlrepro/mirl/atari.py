@@ -32,6 +32,7 @@ from torch import nn
 from rlrepro.envs.atari import make_atari_env
 from rlrepro.epmd.losses import q_regression_loss, td_target
 from rlrepro.mirl.replay import FrameReplay
+from rlrepro.core.devices import device_description, torch_device
 from rlrepro.core.runstore import cpu_copy
 from rlrepro.mirl.soft import beta_update, prior_update, soft_logits, soft_policy, soft_value
 from rlrepro.mirl.tabular import Diverged
@@ -401,3 +402,17 @@ def train(
 
 def _mean(values: list[float]) -> float:
     return float(np.mean(values)) if values else float("nan")
+
+
+def make_trainer(spec: dict):
+    """(train function, total steps, its Diverged exception, device description) for a DQN/SQL/MIRL Atari run."""
+    device = torch_device(spec)
+    cfg, budget = DeepQConfig(**spec["agent_config"]), AtariBudget(**spec["budget"])
+    env, eval_env = make_env(spec["env"], cfg, budget), make_eval_env(spec["env"], cfg, budget)
+    torch.manual_seed(spec["seed"])  # the initial networks depend on the seed alone
+    agent = AGENTS[spec["agent"]](env.action_space.n, cfg, torch.device(device))
+
+    def fit(**kwargs):
+        return train(agent, env, eval_env, budget, spec["seed"], **kwargs)
+
+    return fit, budget.total_steps, Diverged, device_description(device)

@@ -406,3 +406,15 @@ def train(
         err.rows = rows
         raise
     return rows
+
+
+def make_trainer(spec: dict):
+    """(train function, total steps, its Diverged exception, device description) for a gridworld run."""
+    env = GridWorld(spec["env"])
+    agent = AGENTS[spec["agent"]](env.n_states, env.n_actions, TabularConfig(**spec["agent_config"]))
+    budget = Budget(**spec["budget"])
+
+    def fit(**kwargs):
+        return train(agent, env, budget, spec["seed"], **kwargs)
+
+    return fit, budget.total_steps, Diverged, "cpu"
