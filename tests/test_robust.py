@@ -11,8 +11,10 @@ from rlrepro.analysis import robust
 
 REPO = Path(__file__).resolve().parents[1]
 REPS = 200
+COMPARISONS = {"deep_mirl": ["dqn"], "pmac": ["sac"], "repmd": ["ment", "urex"]}
 ANALYSIS = {"bootstrap_reps": REPS, "bootstrap_seed": 0, "confidence": 0.95,
-            "final_window": {"tabular": 10, "continuous": 3, "algorithmic": 3, "atari": 2}}
+            "final_window": {"tabular": 10, "continuous": 3, "algorithmic": 3, "atari": 2},
+            "comparisons": COMPARISONS, "reference_algos": ["td3", "sac"]}
 
 
 def per_run_rows(experiment, metric, values):
@@ -44,13 +46,13 @@ def test_normalisation_per_kind():
         robust.normalised_scores(alg, "a", "unknown")
 
     references = pd.read_csv(REPO / "report/data/reference_returns.csv")
-    ref = robust.reference_returns(references)
+    ref = robust.reference_returns(references, ["td3", "sac"])
     assert ref["Hopper-v5"] == pytest.approx((3564 + 3135 + 2310) / 3)  # TD3 paper, CleanRL TD3, CleanRL SAC; no DDPG
     assert ref["HalfCheetah-v5"] == pytest.approx((9637 + 9583 + 9635) / 3)
     assert ref["Ant-v5"] == 4372 and ref["Humanoid-v5"] == pytest.approx((5035 + 4996) / 2)
     mujoco = per_run_rows("m", "final_eval_return", {("pmac", "Hopper-v5", 0): 3003.0, ("pmac", "Ant-v5", 0): 2186.0,
                                                      ("pmac", "Pendulum-v1", 0): -150.0})
-    out = robust.normalised_scores(mujoco, "m", "continuous", references).set_index("env")
+    out = robust.normalised_scores(mujoco, "m", "continuous", references, ["td3", "sac"]).set_index("env")
     assert out.loc["Hopper-v5", "score"] == pytest.approx(1.0)
     assert out.loc["Ant-v5", "score"] == pytest.approx(0.5)
     assert np.isnan(out.loc["Pendulum-v1", "score"])  # no reference: kept as NaN, dropped later with a warning
@@ -129,7 +131,8 @@ def test_single_task_experiment_has_no_rows_and_a_sentence():
     keys = [(a, "Copy", s) for a in ("repmd", "ment") for s in range(3)]
     runs = runs_rows("epmd_algorithmic", "algorithmic", keys)
     per_run = per_run_rows("epmd_algorithmic", "final_eval_solve_rate", {k: 0.5 for k in keys})
-    rows, profiles, summary = robust.experiment_statistics(per_run, runs, "epmd_algorithmic", None, REPS, 0, 0.95)
+    rows, profiles, summary = robust.experiment_statistics(per_run, runs, "epmd_algorithmic", None, REPS, 0, 0.95,
+                                                           COMPARISONS)
     assert rows.empty and profiles.empty and not summary["qualifies"]
     assert summary["reason"] == "one task: no across-task statistics"
     tex = robust.robust_tex(rows, [summary])
@@ -144,13 +147,15 @@ def test_two_tasks_qualify_and_dropping_can_disqualify():
     runs = runs_rows("epmd_algorithmic", "algorithmic", keys, diverged=[("urex", "Reverse", 1)])
     del scores[("urex", "Reverse", 1)]
     per_run = per_run_rows("epmd_algorithmic", "final_eval_solve_rate", scores)
-    rows, profiles, summary = robust.experiment_statistics(per_run, runs, "epmd_algorithmic", None, REPS, 0, 0.95)
+    rows, profiles, summary = robust.experiment_statistics(per_run, runs, "epmd_algorithmic", None, REPS, 0, 0.95,
+                                                           COMPARISONS)
     assert not summary["qualifies"] and "1 complete task(s) of 2" in summary["reason"]
     assert summary["warnings"] == ["dropped task Reverse: urex has 2 of 3 runs scored"]
 
     per_run = per_run_rows("epmd_algorithmic", "final_eval_solve_rate", {**scores, ("urex", "Reverse", 1): 0.1})
     runs = runs_rows("epmd_algorithmic", "algorithmic", keys)
-    rows, profiles, summary = robust.experiment_statistics(per_run, runs, "epmd_algorithmic", None, REPS, 0, 0.95)
+    rows, profiles, summary = robust.experiment_statistics(per_run, runs, "epmd_algorithmic", None, REPS, 0, 0.95,
+                                                           COMPARISONS)
     assert summary["qualifies"] and summary["tasks"] == ["Copy", "Reverse"]
     poi = rows[rows.statistic == "poi"].set_index("y")
     assert list(poi.index) == ["ment", "urex"] and (poi.estimate == 1.0).all()

@@ -20,14 +20,14 @@ A run directory that breaks the contract stops the stage with an error naming th
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import sys
-import warnings
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
+from rlrepro.analysis.statistics import mean_and_iqm, scalar_intervals
 from rlrepro.core.runstore import CorruptRun, read_run, write_atomic
 
 ALL_GAMES = "all games"
@@ -53,8 +53,6 @@ BUDGET_COLUMNS = ("total_steps", "eval_interval", "log_interval", "eval_episodes
 
 def collect(run_dirs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read every run; returns (tidy metrics, one row per run)."""
-    from rlrepro.reporting.provenance import run_provenance
-
     tidy_parts, runs = [], []
     for run_dir in run_dirs:
         meta, rows = read_run(run_dir)
@@ -87,6 +85,24 @@ def collect(run_dirs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     columns = ["paper", "experiment", "algo", "label", "agent", "env", "seed", "step", "metric", "value"]
     tidy = pd.concat(tidy_parts, ignore_index=True)[columns] if tidy_parts else pd.DataFrame(columns=columns)
     return tidy, pd.DataFrame(runs)
+
+
+def versions_text(versions: dict) -> str:
+    """meta.json's package versions as one string: 'python 3.11.7; gymnasium 1.4.0; numpy ...'."""
+    names = (["python"] if "python" in versions else []) + sorted(k for k in versions if k != "python")
+    return "; ".join(f"{name} {versions[name]}" for name in names)
+
+
+def run_provenance(meta: dict) -> dict:
+    """The provenance columns of a run's runs.csv row, from its meta.json: ``host_cpu`` (the CPU
+    model where recorded, else the machine type and core count), ``host_name``, ``python`` and
+    ``versions`` (:func:`versions_text`)."""
+    host, versions = meta.get("host") or {}, meta.get("versions") or {}
+    cpu = host.get("cpu_model") or host.get("processor") or host.get("machine") or "unknown"
+    if host.get("cpus"):
+        cpu = f"{cpu}, {host['cpus']} CPUs"
+    return {"host_cpu": cpu, "host_name": host.get("node", "unknown"), "python": versions.get("python", "unknown"),
+            "versions": versions_text(versions)}
 
 
 def _cell(value):
@@ -169,9 +185,6 @@ def human_normalised(per_run: pd.DataFrame, runs: pd.DataFrame, human_scores: pd
 
 def interval_table(per_run: pd.DataFrame, runs: pd.DataFrame, reps: int, seed: int, confidence: float) -> pd.DataFrame:
     """Mean and IQM over seeds with stratified-bootstrap intervals (rliable), per algo/env/metric."""
-    from rliable import library as rly
-    from rliable import metrics as rlm
-
     out = []
     counts = runs.groupby(["experiment", "algo", "env"]).agg(
         n_runs=("seed", "size"), n_diverged=("status", lambda s: int((s == "diverged").sum())),
@@ -179,15 +192,7 @@ def interval_table(per_run: pd.DataFrame, runs: pd.DataFrame, reps: int, seed: i
     for (exp, algo, label, env, metric), group in per_run.groupby(["experiment", "algo", "label", "env", "metric"]):
         scores = group["value"].to_numpy()[:, None]
         row = {"experiment": exp, "algo": algo, "label": label, "env": env, "metric": metric, "n_completed": len(scores)}
-        for name, fn in (("mean", rlm.aggregate_mean), ("iqm", rlm.aggregate_iqm)):
-            np.random.seed(seed)  # rliable's random_state alone does not make the intervals repeatable
-            with warnings.catch_warnings():  # arch deprecates the RandomState that rliable passes
-                warnings.simplefilter("ignore", FutureWarning)
-                point, ci = rly.get_interval_estimates({algo: scores}, lambda x, fn=fn: np.array([fn(x)]),
-                                                       reps=reps, confidence_interval_size=confidence,
-                                                       random_state=np.random.RandomState(seed))
-            row[name], row[f"{name}_low"], row[f"{name}_high"] = float(point[algo][0]), float(ci[algo][0, 0]), float(ci[algo][1, 0])
-        out.append(row)
+        out.append({**row, **scalar_intervals(scores, mean_and_iqm(), reps, seed, confidence)})
     table = pd.DataFrame(out)
     return table.merge(counts.reset_index(), on=["experiment", "algo", "env"], how="right")
 
@@ -196,24 +201,14 @@ def across_games(hns: pd.DataFrame, runs: pd.DataFrame, reps: int, seed: int, co
     """Per Atari experiment and algorithm: mean and IQM of final_hns over every (game, seed), with
     rliable's stratified bootstrap (runs resampled within each game). Needs the same number of
     completed runs on every game; an algorithm without that gets no row."""
-    from rliable import library as rly
-    from rliable import metrics as rlm
-
     out = []
     for (exp, algo, label), group in hns.groupby(["experiment", "algo", "label"]):
         matrix = group.pivot(index="seed", columns="env", values="value").dropna()
         if matrix.empty:
             continue
         row = {"experiment": exp, "algo": algo, "label": label, "env": ALL_GAMES, "metric": "final_hns",
-               "n_completed": int(matrix.size), "n_games": int(matrix.shape[1])}
-        for name, fn in (("mean", rlm.aggregate_mean), ("iqm", rlm.aggregate_iqm)):
-            np.random.seed(seed)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", FutureWarning)
-                point, ci = rly.get_interval_estimates({algo: matrix.to_numpy()}, lambda x, fn=fn: np.array([fn(x)]),
-                                                       reps=reps, confidence_interval_size=confidence,
-                                                       random_state=np.random.RandomState(seed))
-            row[name], row[f"{name}_low"], row[f"{name}_high"] = float(point[algo][0]), float(ci[algo][0, 0]), float(ci[algo][1, 0])
+               "n_completed": int(matrix.size), "n_games": int(matrix.shape[1]),
+               **scalar_intervals(matrix.to_numpy(), mean_and_iqm(), reps, seed, confidence)}
         mine = runs[(runs.experiment == exp) & (runs.algo == algo)]
         row.update(n_runs=len(mine), n_diverged=int((mine.status == "diverged").sum()),
                    below_paper_scale=bool(mine.below_paper_scale.any()))
@@ -244,8 +239,6 @@ def aggregate(run_dirs: list[Path], out_dir: Path, analysis: dict, human_scores:
 
 
 def _gzip(frame: pd.DataFrame) -> bytes:
-    import gzip
-
     return gzip.compress(frame.to_csv(index=False).encode(), mtime=0)
 
 

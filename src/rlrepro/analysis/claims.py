@@ -67,16 +67,17 @@ import pandas as pd
 import yaml
 
 from rlrepro.analysis.aggregate import final_scores, human_normalised
-from rlrepro.reporting.tables import tex_escape
+from rlrepro.core.config import REPO_ROOT, schema_errors
 from rlrepro.core.runstore import write_atomic
+from rlrepro.reporting.latex import tex_escape
 
+CLAIMS_SCHEMA = REPO_ROOT / "config" / "claims.schema.yaml"
+"""JSON Schema of a claims file: each field on its own (see :func:`parse_claim` for the rest)."""
 PAPERS = ("mirl", "epmd")
-SOURCES = ("paper", "seed report 000", "seed report 002")
 SCORE_TESTS = ("better", "not_worse", "above", "below")
 PAIR_TESTS = ("better", "not_worse")
 DIVERGENCE_TESTS = ("diverges", "no_divergence")
 TESTS = SCORE_TESTS + DIVERGENCE_TESTS
-REQUIRE = ("all", "any", "majority")
 VERDICTS = ("reproduced", "not reproduced", "inconclusive")
 SUPPORTS, CONTRADICTS, UNCLEAR = "supports", "contradicts", "unclear"
 ALL_ENVS = "all"
@@ -133,13 +134,10 @@ class Comparison:
 
 # ------------------------------------------------------------------------------------ loading
 
-_TOP_KEYS = {"id", "paper", "source", "statement", "test", "data", "require", "min_seeds", "margin",
-             "relative_margin", "threshold", "before_step", "min_steps", "given", "note"}
-_DATA_KEYS = {"experiment", "metric", "envs", "pool_envs", "algo", "than", "algos", "step_window"}
-
-
 def load_claims(path: str | Path) -> list[Claim]:
-    """Read and validate a claims file; a broken entry raises ClaimsError naming it and the field."""
+    """Read and validate a claims file (``config/claims.schema.yaml``, then how each claim's fields go
+    with its test, unique ids and ``given`` conditions); a broken entry raises ClaimsError naming it
+    and the field."""
     path = Path(path)
     if not path.exists():
         raise ClaimsError(f"claims file {path} does not exist")
@@ -147,8 +145,9 @@ def load_claims(path: str | Path) -> list[Claim]:
         entries = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise ClaimsError(f"claims file {path} is not valid YAML: {err}") from err
-    if not isinstance(entries, list):
-        raise ClaimsError(f"claims file {path} must hold a list of claims at the top level")
+    problems = schema_problems(entries)
+    if problems:
+        raise ClaimsError(f"claims file {path} is invalid:\n  " + "\n  ".join(problems))
     claims, seen = [], {}
     for index, entry in enumerate(entries):
         claim = parse_claim(entry, index)
@@ -163,6 +162,26 @@ def load_claims(path: str | Path) -> list[Claim]:
                                   f"defined: {', '.join(seen)}")
     evaluation_order(claims)
     return claims
+
+
+def _entry_name(entries, index: int) -> str:
+    """'claim #3' or, where the entry has an id, "claim #3 ('its-id')"."""
+    entry = entries[index]
+    claim_id = entry.get("id") if isinstance(entry, dict) else None
+    return f"claim #{index} ({claim_id!r})" if isinstance(claim_id, str) and claim_id else f"claim #{index}"
+
+
+def schema_problems(entries) -> list[str]:
+    """Every way a claims file's content breaks ``CLAIMS_SCHEMA``, one line each naming the claim and the field."""
+    problems = []
+    for path, problem in schema_errors(entries, CLAIMS_SCHEMA):
+        if not path:
+            problems.append(f"top level (a list of claims): {problem}")
+            continue
+        field = ".".join(map(str, path[1:]))
+        where = _entry_name(entries, path[0])
+        problems.append(f"{where}: field {field!r}: {problem}" if field else f"{where}: {problem}")
+    return problems
 
 
 def evaluation_order(claims: list[Claim]) -> list[Claim]:
@@ -185,119 +204,63 @@ def evaluation_order(claims: list[Claim]) -> list[Claim]:
     return order
 
 
-def parse_claim(entry, index: int) -> Claim:
-    """One entry of the claims file -> Claim, or ClaimsError naming the entry and the field."""
-    where = f"claim #{index}"
-    if not isinstance(entry, dict):
-        raise ClaimsError(f"{where}: must be a mapping with keys {sorted(_TOP_KEYS)}")
-    if isinstance(entry.get("id"), str) and entry["id"]:
-        where = f"claim #{index} ({entry['id']!r})"
+def parse_claim(entry: dict, index: int) -> Claim:
+    """One entry of the claims file, already valid against ``CLAIMS_SCHEMA`` -> Claim, or ClaimsError
+    naming the entry and the field that its test does not read (or needs and lacks)."""
+    where = f"claim #{index} ({entry['id']!r})"
+    test, data = entry["test"], entry["data"]
 
     def fail(key: str, problem: str):
         raise ClaimsError(f"{where}: field {key!r}: {problem}")
 
-    def get(mapping: dict, key: str, kind, required: bool, prefix: str = ""):
-        name = prefix + key
-        if key not in mapping or mapping[key] is None:
-            if required:
-                fail(name, "missing (required)")
-            return None
-        value = mapping[key]
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if kind is int and isinstance(value, float) and value.is_integer():
-            value = int(value)  # 1e5 in YAML
-        if kind is list:
-            if isinstance(value, str) or not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-                fail(name, f"must be a non-empty list of names, got {value!r}")
-            return tuple(value)
-        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-            fail(name, f"must be of type {kind.__name__}, got {type(value).__name__} {value!r}")
-        return value
+    def require(mapping: dict, key: str, prefix: str = ""):
+        if mapping.get(key) is None:
+            fail(prefix + key, f"missing (required by test {test!r})")
+        return mapping[key]
 
-    unknown = set(entry) - _TOP_KEYS
-    if unknown:
-        fail(min(unknown), f"unknown key; allowed: {', '.join(sorted(_TOP_KEYS))}")
-    claim_id = get(entry, "id", str, True)
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", claim_id):
-        fail("id", f"{claim_id!r} must be letters, digits, '-', '_' or '.'")
-    paper = get(entry, "paper", str, True)
-    if paper not in PAPERS:
-        fail("paper", f"unknown paper {paper!r}; allowed: {', '.join(PAPERS)}")
-    source = get(entry, "source", str, True)
-    if not source.startswith(SOURCES):
-        fail("source", f"{source!r} must start with one of: {', '.join(SOURCES)}")
-    statement = get(entry, "statement", str, True)
-    test = get(entry, "test", str, True)
-    if test not in TESTS:
-        fail("test", f"unknown test {test!r}; allowed: {', '.join(TESTS)}")
-    data = get(entry, "data", dict, True)
-    unknown = set(data) - _DATA_KEYS
-    if unknown:
-        fail("data." + min(unknown), f"unknown key; allowed: {', '.join(sorted(_DATA_KEYS))}")
-    envs = data.get("envs")
-    if envs != ALL_ENVS:
-        envs = get(data, "envs", list, True, "data.")
-    fields = {
-        "id": claim_id, "paper": paper, "source": source, "statement": statement, "test": test,
-        "experiment": get(data, "experiment", str, True, "data."), "envs": envs,
-        "pool_envs": bool(get(data, "pool_envs", bool, False, "data.")),
-        "metric": get(data, "metric", str, test in SCORE_TESTS, "data."),
-        "note": get(entry, "note", str, False) or "",
-    }
+    def only_for(key: str, tests: tuple[str, ...], instead: str = ""):
+        if entry.get(key) is not None and test not in tests:
+            fail(key, f"only for tests {' and '.join(tests)}, not {test!r}{instead}")
+
+    fields = {key: entry[key] for key in ("id", "paper", "source", "statement", "test")}
+    fields.update(experiment=data["experiment"], envs=data["envs"] if data["envs"] == ALL_ENVS else tuple(data["envs"]),
+                  pool_envs=data.get("pool_envs", False), note=entry.get("note") or "",
+                  require=entry.get("require") or "all", min_seeds=int(entry.get("min_seeds") or 3))
+    if test in SCORE_TESTS:
+        fields["metric"] = require(data, "metric", "data.")
     if test in PAIR_TESTS:
-        fields["algo"] = get(data, "algo", str, True, "data.")
-        fields["than"] = get(data, "than", list, True, "data.")
+        fields["algo"], fields["than"] = require(data, "algo", "data."), tuple(require(data, "than", "data."))
         if "algos" in data:
             fail("data.algos", f"test {test!r} reads data.algo and data.than, not data.algos")
     else:
-        fields["algos"] = get(data, "algos", list, True, "data.")
+        fields["algos"] = tuple(require(data, "algos", "data."))
         for key in ("algo", "than"):
             if key in data:
                 fail(f"data.{key}", f"test {test!r} reads data.algos; data.algo/data.than are for better and not_worse")
-    require = get(entry, "require", str, False) or "all"
-    if require not in REQUIRE:
-        fail("require", f"{require!r}; allowed: {', '.join(REQUIRE)}")
-    fields["require"] = require
-    min_seeds = get(entry, "min_seeds", int, False)
-    if min_seeds is not None and min_seeds < 1:
-        fail("min_seeds", f"must be at least 1, got {min_seeds}")
-    fields["min_seeds"] = 3 if min_seeds is None else min_seeds
-    margin, relative = get(entry, "margin", float, False), get(entry, "relative_margin", float, False)
-    for key, value in (("margin", margin), ("relative_margin", relative)):
-        if value is not None and value < 0:
-            fail(key, f"must be >= 0, got {value}")
-        if value is not None and test not in PAIR_TESTS:
-            fail(key, f"only for tests better and not_worse, not {test!r}")
+    margin, relative = entry.get("margin"), entry.get("relative_margin")
+    only_for("margin", PAIR_TESTS)
+    only_for("relative_margin", ("not_worse",), "; 'better' takes an absolute margin" if test == "better" else "")
     if test == "not_worse" and (margin is None) == (relative is None):
         fail("margin", "test 'not_worse' needs exactly one of margin (absolute) or relative_margin (a fraction of |b|)")
-    if test == "better" and relative is not None:
-        fail("relative_margin", "only for test 'not_worse'; 'better' takes an absolute margin")
-    fields["margin"], fields["relative_margin"] = margin or 0.0, relative
-    threshold = get(entry, "threshold", float, test in ("above", "below"))
-    if threshold is not None and test not in ("above", "below"):
-        fail("threshold", f"only for tests above and below, not {test!r}")
-    fields["threshold"] = threshold
-    before = get(entry, "before_step", int, test in DIVERGENCE_TESTS)
-    min_steps = get(entry, "min_steps", int, False)
-    for key, value in (("before_step", before), ("min_steps", min_steps)):
-        if value is not None and test not in DIVERGENCE_TESTS:
-            fail(key, f"only for tests diverges and no_divergence, not {test!r}")
-        if value is not None and value < 1:
-            fail(key, f"must be a positive step count, got {value}")
-    fields["before_step"], fields["min_steps"] = before, min_steps if min_steps is not None else before
+    fields["margin"], fields["relative_margin"] = float(margin or 0.0), None if relative is None else float(relative)
+    only_for("threshold", ("above", "below"))
+    if test in ("above", "below"):
+        fields["threshold"] = float(require(entry, "threshold"))
+    only_for("before_step", DIVERGENCE_TESTS)
+    only_for("min_steps", DIVERGENCE_TESTS)
+    if test in DIVERGENCE_TESTS:
+        fields["before_step"] = int(require(entry, "before_step"))
+        fields["min_steps"] = int(entry.get("min_steps") or fields["before_step"])
     window = data.get("step_window")
     if window is not None:
         if test not in SCORE_TESTS:
             fail("data.step_window", f"only for score tests ({', '.join(SCORE_TESTS)}); divergence tests take before_step")
-        if (not isinstance(window, list) or len(window) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in window)
-                or not 0 <= window[0] < window[1]):
-            fail("data.step_window", f"must be [first, last], two step counts with 0 <= first < last, got {window!r}")
-        fields["step_window"] = tuple(window)
-    given = get(entry, "given", list, False)
-    if given is not None and fields["id"] in given:
+        if not window[0] < window[1]:
+            fail("data.step_window", f"must be [first, last] with 0 <= first < last, got {window!r}")
+        fields["step_window"] = tuple(int(step) for step in window)
+    fields["given"] = tuple(entry.get("given") or ())
+    if fields["id"] in fields["given"]:
         fail("given", "a claim cannot be conditional on itself")
-    fields["given"] = given or ()
     return Claim(**fields)
 
 
@@ -718,9 +681,8 @@ VERDICT_COLOURS = {"reproduced": "green!45!black", "not reproduced": "red!70!bla
 
 
 def tex(text) -> str:
-    """Escape text for LaTeX: backslash, braces, ^ and ~ here, then rlrepro.reporting.tables.tex_escape."""
-    specials = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "^": r"\textasciicircum{}", "~": r"\textasciitilde{}"}
-    return tex_escape(re.sub(r"[\\{}^~]", lambda m: specials[m[0]], "" if pd.isna(text) else str(text)))
+    """A cell of the claims table as LaTeX: escaped, empty where missing."""
+    return tex_escape("" if pd.isna(text) else text)
 
 
 def tex_statistic(text) -> str:

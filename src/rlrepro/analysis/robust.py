@@ -10,7 +10,7 @@ common scale (``normalised_scores``) so that tasks can be pooled, laid out as rl
   (``probability_of_improvement``: Mann-Whitney U per task, averaged over tasks);
 * performance profiles, the fraction of runs whose score exceeds tau (``performance_profile``).
 
-The common scale, per experiment kind (``NORMALISATIONS``):
+The common scale, per experiment kind (``rlrepro.core.kinds.KINDS[kind].normalisation``):
 
 * tabular (MIRL's gridworlds): the final correct-action rate. It is already a fraction with the same
   meaning on both grids (the share of decisions at the decisive place that are right) and is the
@@ -28,20 +28,22 @@ The common scale, per experiment kind (``NORMALISATIONS``):
 * atari: the human-normalised score (score - random) / (human - random), ``final_hns``.
 * algorithmic (EPMD's six tasks): the greedy policy's final solve rate, already a fraction.
 * continuous (MuJoCo): final evaluation return / a reference return for the task, the mean of the
-  published TD3 and SAC returns at about 1M steps in ``report/data/reference_returns.csv`` (the TD3
-  paper's and CleanRL's). 1 means "as good as a well-tuned TD3/SAC after 1M steps". DDPG's CleanRL
-  returns are left out: they are far below the others on Hopper and Walker2d (1577, 1240), and
-  including them would make a task's scale depend on how badly one baseline did there. Ant has only
-  the TD3 paper's return, Humanoid only CleanRL's. A task without a reference gets no score and is
-  dropped with a warning.
+  published returns of the config's ``analysis.reference_algos`` (TD3 and SAC) at about 1M steps in
+  ``report/data/reference_returns.csv`` (the TD3 paper's and CleanRL's). 1 means "as good as a
+  well-tuned TD3/SAC after 1M steps". DDPG's CleanRL returns are left out: they are far below the others
+  on Hopper and Walker2d (1577, 1240), and including them would make a task's scale depend on how badly
+  one baseline did there. Ant has only the TD3 paper's return, Humanoid only CleanRL's. A task without a
+  reference gets no score and is dropped with a warning.
+
+Which algorithm is compared with which is the config's ``analysis.comparisons`` (a method -> its
+baselines); an experiment's statistics cover the algorithms of its comparison pairs.
 
 An experiment with fewer than two tasks left after dropping incomplete ones (``MIN_TASKS``) gets no
 rows: "one task: no across-task statistics" is reported, not an error.
 
-Every bootstrap seeds numpy's global generator before the call: rliable draws its resamples from
-``np.random`` whatever ``random_state`` says, so that argument alone does not make intervals repeatable.
-Each algorithm (and each pair) is bootstrapped in its own call, so its interval does not depend on
-which other algorithms an experiment has.
+Every bootstrap is :mod:`rlrepro.analysis.statistics`' seeded one: repeatable for a given seed, and
+each algorithm (and each pair) bootstrapped in its own call, so its interval does not depend on which
+other algorithms an experiment has.
 
 CLI: ``python -m rlrepro.analysis.robust --aggregate results/aggregate --analysis '<json>' --human-scores ...
 --references ... --output-dir results/aggregate --tex report/generated/robust.tex`` writes
@@ -53,42 +55,22 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from rlrepro.analysis.aggregate import final_scores, human_normalised
+from rlrepro.analysis.statistics import interval_estimate, performance_profile_band, scalar_intervals
+from rlrepro.core.kinds import KINDS
 from rlrepro.core.runstore import write_atomic
+from rlrepro.reporting.latex import camel, fmt, tex_escape
 
 MIN_TASKS = 2
 """Fewer tasks than this: no across-task statistics."""
 
 PAPERS = ("mirl", "epmd")
 """Papers whose macro ``\\RobustStatistics<Paper>`` is always defined."""
-
-NORMALISATIONS = {
-    "tabular": ("final_correct_action_rate", ("final correct-action rate of the training behaviour, exploratory steps "
-                                              "included (a fraction; no rescaling)")),
-    "atari": ("final_hns", "human-normalised final return, (score - random) / (human - random)"),
-    "algorithmic": ("final_eval_solve_rate", "final solve rate of the greedy policy (already a fraction; no rescaling)"),
-    "continuous": ("final_eval_return", ("final evaluation return / reference return of the task (mean of the "
-                                        "published TD3 and SAC returns at about 1M steps: TD3 paper, CleanRL)")),
-}
-"""Experiment kind -> (per-run metric of ``aggregate.final_scores``, description of the scale)."""
-
-REFERENCE_ALGOS = ("td3", "sac")
-"""Algorithms whose published returns make a MuJoCo task's reference return (see the module docstring)."""
-
-BASELINES = {
-    "mirl": ("ql", "sql", "sql_m", "sql_m_prior"),
-    "mirl_advised": ("ql_advised", "sql_advised", "sql_m_advised", "sql_m_prior_advised"),
-    "deep_mirl": ("dqn", "deep_sql"),
-    "pmac": ("sac", "td3", "ddpg"),
-    "repmd": ("ment", "urex"),
-}
-"""A paper's method -> the baselines it is compared with. The tabular experiment's 'advised' variants
-(the authors' later gamma 0.999 and smaller alpha_rho) are compared among themselves too."""
 
 ID_COLUMNS = ["experiment", "algo", "label", "env", "seed"]
 ROBUST_COLUMNS = ["paper", "experiment", "statistic", "algo", "x", "y", "estimate", "low", "high", "n_tasks", "n_seeds",
@@ -99,26 +81,27 @@ PROFILE_COLUMNS = ["paper", "experiment", "algo", "tau", "fraction", "low", "hig
 for poi, P(x > y)) and of profiles.csv."""
 
 
-def reference_returns(references: pd.DataFrame, algos: tuple[str, ...] = REFERENCE_ALGOS) -> pd.Series:
-    """Reference return per task (env -> return): the mean of the published returns of ``algos``."""
+def reference_returns(references: pd.DataFrame, algos: list[str]) -> pd.Series:
+    """Reference return per task (env -> return): the mean of the published returns of ``algos``
+    (``analysis.reference_algos``)."""
     sel = references[references.algo.isin(algos)]
     return sel.groupby("env")["return"].mean()
 
 
-def normalised_scores(per_run: pd.DataFrame, experiment: str, kind: str,
-                      references: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One normalised score per completed run of ``experiment`` (see ``NORMALISATIONS``).
+def normalised_scores(per_run: pd.DataFrame, experiment: str, kind: str, references: pd.DataFrame | None = None,
+                      reference_algos: list[str] = ()) -> pd.DataFrame:
+    """One normalised score per completed run of ``experiment`` (see ``Kind.normalisation``).
 
     ``per_run`` is ``aggregate.final_scores``' table (plus ``final_hns`` rows from
     ``aggregate.human_normalised`` for Atari); ``references`` (continuous kind only) is
-    reference_returns.csv. Returns experiment, algo, label, env, seed, raw (the metric's value),
-    reference (what it was divided by; NaN for rates and HNS), score and normalisation. A continuous
-    task without a reference return keeps its rows with a NaN score, which ``score_matrices`` drops
-    with a warning.
+    reference_returns.csv, of which the rows of ``reference_algos`` count. Returns experiment, algo, label,
+    env, seed, raw (the metric's value), reference (what it was divided by; NaN for rates and HNS), score
+    and normalisation. A continuous task without a reference return keeps its rows with a NaN score, which
+    ``score_matrices`` drops with a warning.
     """
-    if kind not in NORMALISATIONS:
-        raise ValueError(f"no normalisation for experiment kind {kind!r} (known: {sorted(NORMALISATIONS)})")
-    metric, description = NORMALISATIONS[kind]
+    if kind not in KINDS:
+        raise ValueError(f"no normalisation for experiment kind {kind!r} (known: {sorted(KINDS)})")
+    metric, description = KINDS[kind].normalisation
     mine = per_run[per_run.experiment == experiment]
     rows = mine[mine.metric == metric]
     if kind == "atari" and rows.empty and not mine.empty:
@@ -128,7 +111,10 @@ def normalised_scores(per_run: pd.DataFrame, experiment: str, kind: str,
     if kind == "continuous":
         if references is None:
             raise ValueError(f"{experiment}: continuous tasks need reference returns (--references)")
-        out["reference"] = out.env.map(reference_returns(references))
+        if not reference_algos:
+            raise ValueError(f"{experiment}: continuous tasks need analysis.reference_algos (whose published returns "
+                             "make a task's reference return)")
+        out["reference"] = out.env.map(reference_returns(references, reference_algos))
         out["score"] = out.raw / out.reference
     else:
         out["reference"] = np.nan
@@ -170,33 +156,15 @@ def score_matrices(scores: pd.DataFrame, algos: list[str]) -> tuple[dict[str, np
     return matrices, kept, notes
 
 
-def _bootstrap(data, func, reps: int, seed: int, confidence: float) -> tuple[np.ndarray, np.ndarray]:
-    """rliable's stratified bootstrap of ``func`` on one matrix (or a tuple of matrices, resampled
-    independently), repeatable for a given seed. Returns (point estimate, 2 x k interval)."""
-    from rliable import library as rly
-
-    np.random.seed(seed)  # rliable's random_state alone does not make the intervals repeatable
-    with warnings.catch_warnings():  # arch deprecates the RandomState that rliable passes
-        warnings.simplefilter("ignore", FutureWarning)
-        point, ci = rly.get_interval_estimates({"key": data}, func, reps=reps, confidence_interval_size=confidence,
-                                               random_state=np.random.RandomState(seed))
-    return np.atleast_1d(point["key"]), np.asarray(ci["key"]).reshape(2, -1)
-
-
 def iqm_over_tasks(matrices: dict[str, np.ndarray], reps: int, seed: int, confidence: float) -> pd.DataFrame:
     """Per algorithm: IQM, mean and optimality gap (below 1) of the normalised score over all runs of all
     tasks, each with its stratified-bootstrap interval (``<stat>_low``, ``<stat>_high``)."""
     from rliable import metrics as rlm
 
     stats = {"iqm": rlm.aggregate_iqm, "mean": rlm.aggregate_mean, "optimality_gap": rlm.aggregate_optimality_gap}
-    out = []
-    for algo, matrix in matrices.items():
-        row = {"algo": algo, "n_runs": matrix.shape[0], "n_tasks": matrix.shape[1]}
-        for name, fn in stats.items():
-            point, ci = _bootstrap(matrix, lambda x, fn=fn: np.array([fn(x)]), reps, seed, confidence)
-            row[name], row[f"{name}_low"], row[f"{name}_high"] = float(point[0]), float(ci[0, 0]), float(ci[1, 0])
-        out.append(row)
-    return pd.DataFrame(out)
+    return pd.DataFrame([{"algo": algo, "n_runs": matrix.shape[0], "n_tasks": matrix.shape[1],
+                          **scalar_intervals(matrix, stats, reps, seed, confidence)}
+                         for algo, matrix in matrices.items()])
 
 
 def probability_of_improvement(matrices: dict[str, np.ndarray], pairs: list[tuple[str, str]], reps: int, seed: int,
@@ -210,8 +178,10 @@ def probability_of_improvement(matrices: dict[str, np.ndarray], pairs: list[tupl
     for x, y in pairs:
         if x not in matrices or y not in matrices:
             continue
-        point, ci = _bootstrap((matrices[x], matrices[y]), lambda a, b: np.array([rlm.probability_of_improvement(a, b)]),
-                               reps, seed, confidence)
+        def improvement(a, b):
+            return np.array([rlm.probability_of_improvement(a, b)])
+
+        point, ci = interval_estimate((matrices[x], matrices[y]), improvement, reps, seed, confidence)
         out.append({"x": x, "y": y, "p": float(point[0]), "low": float(ci[0, 0]), "high": float(ci[1, 0]),
                     "n_runs_x": matrices[x].shape[0], "n_runs_y": matrices[y].shape[0], "n_tasks": matrices[x].shape[1]})
     return pd.DataFrame(out, columns=["x", "y", "p", "low", "high", "n_runs_x", "n_runs_y", "n_tasks"])
@@ -221,17 +191,10 @@ def performance_profile(matrices: dict[str, np.ndarray], taus: np.ndarray, reps:
                         confidence: float = 0.95) -> pd.DataFrame:
     """Score distributions: per algorithm and threshold tau, the fraction of all runs (of all tasks)
     whose score exceeds tau, with a stratified-bootstrap band. Returns algo, tau, fraction, low, high."""
-    from rliable import library as rly
-
     parts = []
     for algo, matrix in matrices.items():
-        np.random.seed(seed)  # create_performance_profile has no random_state: it draws from np.random
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            profile, ci = rly.create_performance_profile({algo: matrix}, taus, reps=reps,
-                                                         confidence_interval_size=confidence)
-        parts.append(pd.DataFrame({"algo": algo, "tau": taus, "fraction": profile[algo],
-                                   "low": ci[algo][0], "high": ci[algo][1]}))
+        profile, band = performance_profile_band(matrix, taus, reps, seed, confidence)
+        parts.append(pd.DataFrame({"algo": algo, "tau": taus, "fraction": profile, "low": band[0], "high": band[1]}))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["algo", "tau", "fraction", "low", "high"])
 
 
@@ -241,27 +204,31 @@ def default_taus(matrices: dict[str, np.ndarray], n: int = 101) -> np.ndarray:
     return np.linspace(min(0.0, float(values.min())), max(1.0, float(values.max())), n)
 
 
-def comparison_pairs(algos: list[str]) -> list[tuple[str, str]]:
-    """The (method, baseline) pairs of ``BASELINES`` whose two algorithms are both in ``algos``."""
-    return [(m, b) for m, bases in BASELINES.items() if m in algos for b in bases if b in algos]
+def comparison_pairs(algos: list[str], comparisons: dict[str, list[str]]) -> list[tuple[str, str]]:
+    """The (method, baseline) pairs of ``comparisons`` (``analysis.comparisons``: a method -> its
+    baselines) whose two algorithms are both in ``algos``."""
+    return [(m, b) for m, bases in comparisons.items() if m in algos for b in bases if b in algos]
 
 
 def experiment_statistics(per_run: pd.DataFrame, runs: pd.DataFrame, experiment: str,
-                          references: pd.DataFrame | None, reps: int, seed: int,
-                          confidence: float) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+                          references: pd.DataFrame | None, reps: int, seed: int, confidence: float,
+                          comparisons: dict[str, list[str]] | None = None,
+                          reference_algos: list[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Every statistic of one experiment: (robust.csv rows, profiles.csv rows, summary for the report).
 
-    The algorithms are those of the experiment's comparison pairs (all of its algorithms if it has none).
+    The algorithms are those of the experiment's pairs in ``comparisons`` (``analysis.comparisons``;
+    all of its algorithms if it has none).
     The summary says whether the experiment qualifies and, if not, why."""
     mine = runs[runs.experiment == experiment]
     kind = str(mine.kind.iloc[0])
     all_algos = list(dict.fromkeys(mine.algo))
-    pairs = comparison_pairs(all_algos)
+    pairs = comparison_pairs(all_algos, comparisons or {})
     algos = list(dict.fromkeys(a for pair in pairs for a in pair)) or all_algos
     labels = mine.drop_duplicates("algo").set_index("algo").label.to_dict()
     selected = mine[mine.algo.isin(algos)]
     summary = {"paper": str(mine.paper.iloc[0]), "experiment": experiment, "kind": kind, "qualifies": False,
-               "normalisation": NORMALISATIONS.get(kind, ("", ""))[1], "tasks": [], "all_tasks": list(dict.fromkeys(mine.env)),
+               "normalisation": KINDS[kind].normalisation[1] if kind in KINDS else "", "tasks": [],
+               "all_tasks": list(dict.fromkeys(mine.env)),
                "warnings": [], "n_seeds": {}, "algos": algos, "labels": labels, "pairs": pairs,
                "unscored_runs": int((selected.status != "completed").sum()),
                "below_paper_scale": bool(selected.below_paper_scale.any()), "reps": reps, "seed": seed,
@@ -270,7 +237,7 @@ def experiment_statistics(per_run: pd.DataFrame, runs: pd.DataFrame, experiment:
     if len(summary["all_tasks"]) < MIN_TASKS:
         summary["reason"] = "one task: no across-task statistics"
         return *empty, summary
-    scores = normalised_scores(per_run, experiment, kind, references)
+    scores = normalised_scores(per_run, experiment, kind, references, reference_algos)
     matrices, tasks, notes = score_matrices(scores[scores.algo.isin(algos)], algos)
     summary.update(tasks=tasks, warnings=notes, n_seeds={a: int(m.shape[0]) for a, m in matrices.items()})
     if len(tasks) < MIN_TASKS:
@@ -297,12 +264,12 @@ def experiment_statistics(per_run: pd.DataFrame, runs: pd.DataFrame, experiment:
 
 def robust_statistics(aggregate_dir: Path, analysis: dict, human_scores: pd.DataFrame | None,
                       references: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
-    """Every experiment of every paper under ``aggregate_dir`` (``<paper>/{tidy.csv.gz, runs.csv}``)."""
-    from rlrepro.analysis.aggregate import final_scores, human_normalised
-
+    """Every experiment of every paper under ``aggregate_dir`` (``<paper>/{tidy.csv.gz, runs.csv}``), with
+    the config's ``analysis`` section (bootstrap settings, ``comparisons``, ``reference_algos``)."""
     # rliable's probability of improvement and profiles cost ~100x a mean per resample: their own count
     reps = analysis.get("robust_bootstrap_reps", analysis["bootstrap_reps"])
     seed, confidence = analysis["bootstrap_seed"], analysis["confidence"]
+    comparisons, reference_algos = analysis.get("comparisons", {}), analysis.get("reference_algos", [])
     robust, profiles, summaries = [], [], []
     for paper_dir in sorted(p.parent for p in Path(aggregate_dir).glob("*/runs.csv")):
         runs = pd.read_csv(paper_dir / "runs.csv")
@@ -314,7 +281,8 @@ def robust_statistics(aggregate_dir: Path, analysis: dict, human_scores: pd.Data
                 if human_scores is None:
                     raise ValueError(f"{experiment}: Atari runs need --human-scores")
                 per_run = pd.concat([per_run, human_normalised(per_run, mine, human_scores)], ignore_index=True)
-            rows, prof, summary = experiment_statistics(per_run, runs, experiment, references, reps, seed, confidence)
+            rows, prof, summary = experiment_statistics(per_run, runs, experiment, references, reps, seed, confidence,
+                                                        comparisons, reference_algos)
             robust.append(rows)
             profiles.append(prof)
             summaries.append(summary)
@@ -327,8 +295,6 @@ def robust_statistics(aggregate_dir: Path, analysis: dict, human_scores: pd.Data
 
 def macro_name(paper: str) -> str:
     """mirl -> RobustStatisticsMirl."""
-    from rlrepro.reporting.tables import camel
-
     return "RobustStatistics" + camel(paper)
 
 
@@ -340,16 +306,12 @@ def _display(summary: dict) -> dict[str, str]:
 
 
 def _cell(row: pd.Series) -> str:
-    from rlrepro.reporting.tables import fmt
-
     return f"{fmt(row.estimate)} [{fmt(row.low)}, {fmt(row.high)}]"
 
 
 def experiment_tex(summary: dict, rows: pd.DataFrame) -> str:
     """A sentence on what was pooled, then a table of IQM and mean per algorithm and one of the
     probabilities of improvement; for an experiment that does not qualify, one sentence."""
-    from rlrepro.reporting.tables import tex_escape
-
     name = f"\\texttt{{{tex_escape(summary['experiment'])}}}"
     if not summary["qualifies"]:
         tasks = ", ".join(summary["all_tasks"])

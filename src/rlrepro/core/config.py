@@ -84,14 +84,32 @@ def _resolve_ref(schema: dict, ref: str) -> dict:
     return node
 
 
-def validate_config(config: dict, schema_path: Path = SCHEMA_PATH) -> None:
-    """Raise :class:`ConfigError` listing every problem, each with its key path."""
+def schema_errors(data: Any, schema_path: Path) -> list[tuple[tuple, str]]:
+    """Every way ``data`` breaks the JSON Schema (YAML) at ``schema_path``, in key order: (key path, problem),
+    the problem followed, for an unknown key, by the allowed keys and, where a value fits none of several
+    alternatives or no pattern, by the schema's description of what is expected. Shared by every validated YAML file."""
     schema = yaml.safe_load(Path(schema_path).read_text())
     validator = jsonschema.Draft202012Validator(schema)
-    problems = []
-    for err in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
-        hint = _allowed_keys(schema, err) if err.validator == "additionalProperties" else ""
-        problems.append(f"{_where(err.absolute_path)}: {err.message}{hint}")
+    out = []
+    for err in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
+        hint = ""
+        if err.validator == "additionalProperties":
+            hint = _allowed_keys(schema, err)
+        elif err.validator in ("oneOf", "anyOf", "pattern") and isinstance(err.schema, dict) \
+                and err.schema.get("description"):
+            hint = "; expected: " + " ".join(err.schema["description"].split())
+        out.append((tuple(err.absolute_path), f"{err.message}{hint}"))
+    return out
+
+
+def schema_problems(data: Any, schema_path: Path) -> list[str]:
+    """:func:`schema_errors` as lines 'key.path: problem'."""
+    return [f"{_where(path)}: {problem}" for path, problem in schema_errors(data, schema_path)]
+
+
+def validate_config(config: dict, schema_path: Path = SCHEMA_PATH) -> None:
+    """Raise :class:`ConfigError` listing every problem, each with its key path."""
+    problems = schema_problems(config, schema_path)
     if not problems:
         problems = _semantic_problems(config)
     if problems:
@@ -152,6 +170,11 @@ def _semantic_problems(config: dict) -> list[str]:
             for algo in algos:
                 if algo not in exp["algorithms"]:
                     problems.append(f"experiments.{name}.figures.{panel}: {algo!r} is not in this experiment's algorithms {exp['algorithms']}")
+    for method, baselines in config["analysis"]["comparisons"].items():
+        for name in (method, *baselines):
+            if name not in registry:
+                problems.append(f"analysis.comparisons.{method}: unknown algorithm {name!r}; "
+                                f"defined: {', '.join(sorted(registry))}")
     return list(dict.fromkeys(problems))  # a conflict of the experiment's agent_overrides is met once per environment
 
 

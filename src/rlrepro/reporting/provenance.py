@@ -35,46 +35,18 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from rlrepro.reporting.tables import camel, macro, sci_tex, thousands
+from rlrepro.core.config import REPO_ROOT, schema_errors
+from rlrepro.core.kinds import KINDS
 from rlrepro.core.runstore import git_commit, write_atomic
+from rlrepro.reporting.latex import breakable_tex, camel, define, macro, sci_tex, thousands
 
-CONFIG_CLASSES = {
-    "tabular": ("rlrepro.mirl.tabular", "TabularConfig"),
-    "continuous": ("rlrepro.epmd.continuous", "ActorCriticConfig"),
-    "algorithmic": ("rlrepro.epmd.algorithmic", "PolicyGradientConfig"),
-    "atari": ("rlrepro.mirl.atari", "DeepQConfig"),
-}
-"""The agent-config dataclass of each experiment kind (as rlrepro.core.config.KINDS), read without
-importing its module (which would import torch)."""
+OPEN_PARAMETERS_SCHEMA = REPO_ROOT / "config" / "open_parameters.schema.yaml"
+"""JSON Schema of config/open_parameters.yaml (its fields documented there)."""
 
-SOURCE_TAGS = ("[report]", "[code]", "[open]", "[derived]")
-"""Source tags of papers.md; every ``paper_says`` of an open parameter carries at least one (a tag
-may list several sources or add a remark: [code, report], [report: authors' answer])."""
-
-ENTRY_FIELDS = ("parameter", "paper_says", "value", "source")
-VALUE_FIELDS = ("fixed", "experiment", "key", "agent", "config", "note")
 NOT_RUN = "not run"
 
 
-# ------------------------------------------------------------------------------------ run columns
-
-def versions_text(versions: dict) -> str:
-    """meta.json's package versions as one string: 'python 3.11.7; gymnasium 1.4.0; numpy ...'."""
-    names = (["python"] if "python" in versions else []) + sorted(k for k in versions if k != "python")
-    return "; ".join(f"{name} {versions[name]}" for name in names)
-
-
-def run_provenance(meta: dict) -> dict:
-    """The provenance columns of a run's runs.csv row, from its meta.json: ``host_cpu`` (the CPU
-    model where recorded, else the machine type and core count), ``host_name``, ``python`` and
-    ``versions`` (:func:`versions_text`)."""
-    host, versions = meta.get("host") or {}, meta.get("versions") or {}
-    cpu = host.get("cpu_model") or host.get("processor") or host.get("machine") or "unknown"
-    if host.get("cpus"):
-        cpu = f"{cpu}, {host['cpus']} CPUs"
-    return {"host_cpu": cpu, "host_name": host.get("node", "unknown"), "python": versions.get("python", "unknown"),
-            "versions": versions_text(versions)}
-
+# ----------------------------------------------------------------------------- config and runs
 
 def config_hash(config: dict) -> str:
     """First 12 hex digits of the SHA-256 of the config as JSON with sorted keys."""
@@ -84,28 +56,9 @@ def config_hash(config: dict) -> str:
 
 # ---------------------------------------------------------------------------------- text helpers
 
-_TEX_SPECIAL = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "_": r"\_", "&": r"\&", "%": r"\%",
-                "#": r"\#", "$": r"\$", "^": r"\textasciicircum{}", "~": r"\textasciitilde{}",
-                "<": r"\textless{}", ">": r"\textgreater{}"}
-
-
-def text_tex(text) -> str:
-    """Plain text as LaTeX: every special character escaped, break points in long identifiers
-    (after underscores and slashes, at CamelCase joins) so that narrow table columns can wrap."""
-    text = str(text)
-    text = re.sub(r"[A-Za-z0-9_/-]{13,}", lambda m: _breakable(m[0]), text)
-    out = "".join(_TEX_SPECIAL.get(ch, ch) for ch in text)
-    return out.replace("\x00", r"\allowbreak{}")
-
-
-def _breakable(word: str) -> str:
-    word = re.sub(r"([_/])", "\\1\x00", word)
-    return re.sub(r"(?<=[a-z])(?=[A-Z])", "\x00", word)
-
-
 def tag_tex(text: str) -> str:
-    """:func:`text_tex`, with the [open] tag in bold."""
-    return text_tex(text).replace("[open]", r"\textbf{[open]}")
+    """:func:`breakable_tex`, with the [open] tag in bold."""
+    return breakable_tex(text).replace("[open]", r"\textbf{[open]}")
 
 
 def value_tex(cell: str) -> str:
@@ -114,7 +67,7 @@ def value_tex(cell: str) -> str:
         return thousands(cell)
     if re.fullmatch(r"\d+(x\d+)+", cell):
         return r"\ensuremath{\times}".join(cell.split("x"))
-    return sci_tex(text_tex(cell))
+    return sci_tex(breakable_tex(cell))
 
 
 def distinct_values(column: pd.Series) -> list[str]:
@@ -178,10 +131,6 @@ def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
         return pd.concat(frames, ignore_index=True)
 
 
-def _define(name: str, body: str) -> str:
-    return f"\\newcommand{{\\{name}}}{{%\n{body}}}\n"
-
-
 # ------------------------------------------------------------------------------------ provenance
 
 def _counts(runs: pd.DataFrame) -> dict:
@@ -199,7 +148,7 @@ def _itemize(items: list[str]) -> str:
 def _counted(runs: pd.DataFrame, column: str) -> list[str]:
     """Each distinct value of a column with the number of runs that have it."""
     values = _column(runs, column).fillna("not recorded (runs.csv predates this column)").astype(str)
-    return [f"{text_tex(v)} ({n} run{'s' if n != 1 else ''})" for v, n in values.value_counts(sort=False).sort_index().items()]
+    return [f"{breakable_tex(v)} ({n} run{'s' if n != 1 else ''})" for v, n in values.value_counts(sort=False).sort_index().items()]
 
 
 def _hosts(runs: pd.DataFrame) -> pd.Series:
@@ -218,9 +167,9 @@ def failed_runs_table(runs: pd.DataFrame) -> str:
     for _, run in bad.sort_values(["experiment", "algo", "env", "seed"]).iterrows():
         step = run.get("diverged_at_step")
         quantity = run.get("diverged_quantity")
-        rows.append([text_tex(run.experiment), text_tex(run.algo), text_tex(run.env), str(run.seed),
+        rows.append([breakable_tex(run.experiment), breakable_tex(run.algo), breakable_tex(run.env), str(run.seed),
                      "--" if pd.isna(step) else thousands(step),
-                     ("--" if pd.isna(quantity) else text_tex(quantity)) + ("" if run.status == "diverged" else f" ({text_tex(run.status)})")])
+                     ("--" if pd.isna(quantity) else breakable_tex(quantity)) + ("" if run.status == "diverged" else f" ({breakable_tex(run.status)})")])
     return _longtable(_columns(0.19, 0.19, 0.2, 0.07, 0.12, 0.23), ["experiment", "algorithm", "environment", "seed", "step", "non-finite quantity"],
                       rows, "Runs that diverged (or failed), with the step and the quantity that first became non-finite.", "tab:diverged-runs")
 
@@ -234,19 +183,19 @@ def provenance_tex(runs_by_paper: dict[str, pd.DataFrame | None], config_hash: s
     runs = _concat(list(present.values()), ["status"])
     total = _counts(runs)
     scales = ", ".join(distinct_values(_column(runs, "config_scale"))) or "no runs"
-    out = [macro("ReportVersion", text_tex(package_version)), macro("ReportCommit", text_tex(short_commit(commit))),
-           macro("ReportConfigHash", text_tex(config_hash)), macro("ReportScale", text_tex(scales)),
+    out = [macro("ReportVersion", breakable_tex(package_version)), macro("ReportCommit", breakable_tex(short_commit(commit))),
+           macro("ReportConfigHash", breakable_tex(config_hash)), macro("ReportScale", breakable_tex(scales)),
            macro("RunsBelowScale", f"{total['below']} of {total['runs']}")]
 
     body = [r"\paragraph{Code and configuration.}\leavevmode" + "\n" + _itemize([
-        r"package \texttt{rlrepro} " + text_tex(package_version) + r", commit \texttt{" + text_tex(short_commit(commit)) + "}",
-        r"configuration hash \texttt{" + text_tex(config_hash) + "} (SHA-256 of the resolved Snakemake configuration "
+        r"package \texttt{rlrepro} " + breakable_tex(package_version) + r", commit \texttt{" + breakable_tex(short_commit(commit)) + "}",
+        r"configuration hash \texttt{" + breakable_tex(config_hash) + "} (SHA-256 of the resolved Snakemake configuration "
         "as JSON with sorted keys, first 12 hex digits)",
-        f"configuration scale: {text_tex(scales)}; {total['below']} of {total['runs']} runs are below paper scale"])]
+        f"configuration scale: {breakable_tex(scales)}; {total['below']} of {total['runs']} runs are below paper scale"])]
     if present:
         commits = distinct_values(_column(runs, "git_commit"))
         if len(commits) > 1:
-            body.append("The runs come from several commits:\n" + _itemize([rf"\texttt{{{text_tex(short_commit(c))}}}" for c in commits]))
+            body.append("The runs come from several commits:\n" + _itemize([rf"\texttt{{{breakable_tex(short_commit(c))}}}" for c in commits]))
         body.append(r"\paragraph{Software.} Package versions recorded by the runs:" + "\n" + _itemize(_counted(runs, "versions")))
         body.append(r"\paragraph{Hardware.} Processors (host):" + "\n"
                     + _itemize(_counted(runs.assign(_host=_hosts(runs)), "_host"))
@@ -254,10 +203,10 @@ def provenance_tex(runs_by_paper: dict[str, pd.DataFrame | None], config_hash: s
     rows = []
     for paper, paper_runs in runs_by_paper.items():
         if paper not in present:
-            rows.append([text_tex(paper), "no runs", "--", "--", "--", "--", "--"])
+            rows.append([breakable_tex(paper), "no runs", "--", "--", "--", "--", "--"])
             continue
         c = _counts(paper_runs)
-        rows.append([text_tex(paper), text_tex(", ".join(dict.fromkeys(paper_runs.experiment.astype(str)))), str(c["runs"]),
+        rows.append([breakable_tex(paper), breakable_tex(", ".join(dict.fromkeys(paper_runs.experiment.astype(str)))), str(c["runs"]),
                      str(c["completed"]), str(c["diverged"] + c["other"]), str(c["below"]), duration(c["seconds"])])
     rows.append([r"\textit{all}", "", str(total["runs"]), str(total["completed"]), str(total["diverged"] + total["other"]),
                  str(total["below"]), duration(total["seconds"])])
@@ -267,58 +216,42 @@ def provenance_tex(runs_by_paper: dict[str, pd.DataFrame | None], config_hash: s
                 + _longtable(_columns(0.09, 0.37, 0.08, 0.11, 0.11, 0.1, 0.14),
                              ["paper", "experiments", "runs", "completed", "diverged or failed", "below scale", "compute time"], rows))
     body.append(r"\paragraph{Diverged and failed runs.}" + "\n" + failed_runs_table(runs))
-    out.append(_define("ProvenanceAppendix", "".join(body)))
+    out.append(define("ProvenanceAppendix", "".join(body)))
     return "".join(out)
 
 
 # ------------------------------------------------------------------------------- open parameters
 
 def load_open_parameters(path: Path) -> dict[str, list[dict]]:
-    """``config/open_parameters.yaml``: paper -> list of entries, each validated."""
+    """``config/open_parameters.yaml``: paper -> list of entries, validated against its schema."""
     data = yaml.safe_load(Path(path).read_text()) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: must map each paper to a list of open parameters")
-    for paper, entries in data.items():
-        validate_open_parameters(paper, entries)
+    problems = open_parameter_problems(data)
+    if problems:
+        raise ValueError(f"{path}: invalid open parameters:\n  " + "\n  ".join(problems))
     return data
 
 
-def validate_open_parameters(paper: str, entries) -> None:
-    """Raise ValueError naming the entry (index and parameter) and the field of the first problem."""
-    if not isinstance(entries, list):
-        raise ValueError(f"open parameters of {paper!r}: expected a list of entries, got {type(entries).__name__}")
-    for i, entry in enumerate(entries):
+def open_parameter_problems(data) -> list[str]:
+    """Every way a mapping paper -> entries breaks ``config/open_parameters.schema.yaml``, each line
+    naming the paper, the entry (index and parameter) and the field."""
+    problems = []
+    for path, problem in schema_errors(data, OPEN_PARAMETERS_SCHEMA):
+        if len(path) < 2:
+            problems.append(f"{'.'.join(map(str, path)) or '<top level>'}: {problem}")
+            continue
+        paper, index, field = path[0], path[1], ".".join(map(str, path[2:]))
+        entry = data[paper][index]
         name = entry.get("parameter") if isinstance(entry, dict) else None
+        where = f"open parameters of {paper!r}, entry {index} (parameter {name!r})"
+        problems.append(f"{where}: field {field!r}: {problem}" if field else f"{where}: {problem}")
+    return problems
 
-        def fail(field: str, problem: str, i=i, name=name):
-            raise ValueError(f"open parameters of {paper!r}, entry {i} (parameter {name!r}): field {field!r} {problem}")
 
-        if not isinstance(entry, dict):
-            fail("<entry>", f"must be a mapping with fields {', '.join(ENTRY_FIELDS)}")
-        for field in sorted(set(entry) - set(ENTRY_FIELDS)):
-            fail(field, f"is unknown; allowed: {', '.join(ENTRY_FIELDS)}")
-        for field in ("parameter", "paper_says", "source"):
-            if not isinstance(entry.get(field), str) or not entry[field].strip():
-                fail(field, "must be a non-empty string")
-        if not re.search(r"\[(report|code|open|derived)\b", entry["paper_says"]):
-            fail("paper_says", f"must carry a source tag ({', '.join(SOURCE_TAGS)})")
-        value = entry.get("value")
-        if not isinstance(value, dict):
-            fail("value", "must be a mapping: {fixed: text}, {experiment: name, key: column} or {config: dotted.path}")
-        for field in sorted(set(value) - set(VALUE_FIELDS)):
-            fail(f"value.{field}", f"is unknown; allowed: {', '.join(VALUE_FIELDS)}")
-        kinds = [k for k in ("fixed", "experiment", "config") if k in value]
-        if len(kinds) != 1:
-            fail("value", "needs exactly one of 'fixed', 'experiment' (with 'key') or 'config'")
-        for field in ("fixed", "config", "agent", "note"):
-            if field in value and (not isinstance(value[field], str) or not value[field].strip()):
-                fail(f"value.{field}", "must be a non-empty string")
-        if "experiment" in value:
-            for field in ("experiment", "key"):
-                if not _names(value.get(field)):
-                    fail(f"value.{field}", "must be a name or a non-empty list of names")
-        elif "key" in value or "agent" in value:
-            fail("value.key" if "key" in value else "value.agent", "is only allowed with 'experiment'")
+def validate_open_parameters(paper: str, entries) -> None:
+    """Raise ValueError listing every problem of one paper's entries (see :func:`open_parameter_problems`)."""
+    problems = open_parameter_problems({paper: entries})
+    if problems:
+        raise ValueError("invalid open parameters:\n  " + "\n  ".join(problems))
 
 
 def _names(value) -> list[str]:
@@ -342,7 +275,7 @@ def runs_value(runs: pd.DataFrame, experiment: str, keys: list[str], agent: str 
         if not values:
             return None
         cell = ", ".join(value_tex(v) for v in values)
-        parts.append(cell if len(keys) == 1 else f"{text_tex(key.removeprefix('cfg_'))} = {cell}")
+        parts.append(cell if len(keys) == 1 else f"{breakable_tex(key.removeprefix('cfg_'))} = {cell}")
     return "; ".join(parts)
 
 
@@ -356,7 +289,7 @@ def config_value(config: dict | None, path: str) -> str | None:
     if isinstance(node, list):
         return ", ".join(value_tex(str(v)) for v in node)
     if isinstance(node, dict):
-        return "; ".join(f"{text_tex(k)} {value_tex(str(v))}" for k, v in node.items())
+        return "; ".join(f"{breakable_tex(k)} {value_tex(str(v))}" for k, v in node.items())
     return value_tex(str(node))
 
 
@@ -365,7 +298,7 @@ def open_parameter_value(value: dict, runs: pd.DataFrame, config: dict | None = 
     experiment named, each prefixed with its name when there are several) or the config;
     'not run' where there is nothing to read."""
     if "fixed" in value:
-        text = text_tex(value["fixed"])
+        text = breakable_tex(value["fixed"])
     elif "config" in value:
         text = config_value(config, value["config"]) or NOT_RUN
     else:
@@ -374,22 +307,22 @@ def open_parameter_value(value: dict, runs: pd.DataFrame, config: dict | None = 
         if len({c for _, c in cells}) == 1:  # one experiment, or all agree
             text = cells[0][1]
         else:
-            text = "; ".join(f"{text_tex(e)}: {c}" for e, c in cells)
-    return text + (f" ({text_tex(value['note'])})" if value.get("note") else "")
+            text = "; ".join(f"{breakable_tex(e)}: {c}" for e, c in cells)
+    return text + (f" ({breakable_tex(value['note'])})" if value.get("note") else "")
 
 
 def open_parameters_tex(paper: str, entries: list[dict], runs: pd.DataFrame | None, config: dict | None = None) -> str:
     """``\\OpenParameters<Paper>``: a longtable parameter | paper / seed report says | value used | source."""
     validate_open_parameters(paper, entries)
     runs = runs if runs is not None else pd.DataFrame(columns=["experiment"])
-    rows = [[text_tex(e["parameter"]), tag_tex(e["paper_says"]), open_parameter_value(e["value"], runs, config), text_tex(e["source"])]
+    rows = [[breakable_tex(e["parameter"]), tag_tex(e["paper_says"]), open_parameter_value(e["value"], runs, config), breakable_tex(e["source"])]
             for e in entries]
-    caption = (f"Open parameters of {text_tex(paper.upper())}: what the paper or its seed reproduction report says "
+    caption = (f"Open parameters of {breakable_tex(paper.upper())}: what the paper or its seed reproduction report says "
                r"(source tags as in \texttt{papers.md}; \textbf{[open]}: not stated), the value these runs used "
                r"(read from the runs; `not run' where no run used it) and where that value comes from.")
     table = _longtable(_columns(0.17, 0.38, 0.29, 0.16), ["parameter", "paper / seed report says", "value used", "source"],
                        rows, caption, f"tab:open-parameters-{paper}")
-    return _define(f"OpenParameters{camel(paper)}", table)
+    return define(f"OpenParameters{camel(paper)}", table)
 
 
 # ------------------------------------------------------------------------------- hyperparameters
@@ -398,10 +331,10 @@ def open_parameters_tex(paper: str, entries: list[dict], runs: pd.DataFrame | No
 def field_docs(kind: str) -> dict[str, str]:
     """Field -> docstring (whitespace collapsed) of a kind's agent-config dataclass, read from its
     source; {} for an unknown kind or unreadable source."""
-    if kind not in CONFIG_CLASSES:
+    if kind not in KINDS:
         return {}
-    module, name = CONFIG_CLASSES[kind]
-    spec = importlib.util.find_spec(module)
+    module, name = KINDS[kind].module, KINDS[kind].config_class
+    spec = importlib.util.find_spec(module)  # the module's file, without importing it (and torch)
     if spec is None or spec.origin is None:
         return {}
     tree = ast.parse(Path(spec.origin).read_text())
@@ -435,7 +368,7 @@ def split_keys(runs: pd.DataFrame) -> tuple[dict[str, str], dict[str, dict[str, 
 
 def _key_tex(key: str) -> str:
     """A config key in typewriter type, breakable after every underscore."""
-    return r"\texttt{" + text_tex(key).replace(r"\_\allowbreak{}", r"\_").replace(r"\_", r"\_\allowbreak{}") + "}"
+    return r"\texttt{" + breakable_tex(key).replace(r"\_\allowbreak{}", r"\_").replace(r"\_", r"\_\allowbreak{}") + "}"
 
 
 def hyperparameter_tex(experiment: str, runs: pd.DataFrame, max_columns: int = 5) -> str:
@@ -445,12 +378,12 @@ def hyperparameter_tex(experiment: str, runs: pd.DataFrame, max_columns: int = 5
     runs = runs[runs.experiment == experiment] if "experiment" in runs.columns else runs.iloc[0:0]
     name = f"Hyperparameters{camel(experiment)}"
     if runs.empty:
-        return _define(name, f"No runs of experiment \\texttt{{{text_tex(experiment)}}}.\n")
+        return define(name, f"No runs of experiment \\texttt{{{breakable_tex(experiment)}}}.\n")
     common, differing = split_keys(runs)
     kinds = distinct_values(_column(runs, "kind"))
     docs = field_docs(kinds[0]) if len(kinds) == 1 else {}
     exp = _key_tex(experiment)
-    rows = [[_key_tex(k), value_tex(v), text_tex(docs.get(k, ""))] for k, v in sorted(common.items())]
+    rows = [[_key_tex(k), value_tex(v), breakable_tex(docs.get(k, ""))] for k, v in sorted(common.items())]
     body = [_longtable(_columns(0.25, 0.17, 0.58), ["key", "value", "meaning"], rows,
                        f"Agent configuration shared by every algorithm of {exp}, as resolved in its runs.",
                        f"tab:hyperparameters-{experiment}")]
@@ -461,14 +394,14 @@ def hyperparameter_tex(experiment: str, runs: pd.DataFrame, max_columns: int = 5
             chunk = keys[start:start + max_columns]
             width = round(0.74 / len(chunk), 3)
             rows = [[_key_tex(a), *[value_tex(differing[k][a]) if "," not in differing[k][a]
-                                                         else text_tex(differing[k][a]) for k in chunk]] for a in algos]
+                                                         else breakable_tex(differing[k][a]) for k in chunk]] for a in algos]
             more = "" if start == 0 else " (continued)"
             body.append(_longtable(_columns(0.26, *[width] * len(chunk)), ["algorithm", *map(_key_tex, chunk)], rows,
                                    f"Agent configuration that differs between the algorithms of {exp}{more}.",
                                    f"tab:hyperparameters-{experiment}-differing" + (f"-{start // max_columns}" if start else "")))
     else:
         body.append(f"Every algorithm of {exp} uses the same agent configuration.\n")
-    return _define(name, "".join(body))
+    return define(name, "".join(body))
 
 
 # ------------------------------------------------------------------------------------------- CLI
