@@ -122,7 +122,6 @@ class Bookkeeping:
     def __init__(self, budget, resume: TrainState | None, on_checkpoint: Callable[[TrainState], None] | None,
                  on_progress: Callable[[int], None] | None):
         self.total_steps, self.interval = budget.total_steps, budget.checkpoint_interval
-        self.resumed = resume
         self.start = resume.step if resume else 0
         self.rows: list[dict] = resume.rows if resume else []
         self.on_checkpoint, self.on_progress = on_checkpoint, on_progress
