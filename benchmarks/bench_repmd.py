@@ -13,7 +13,7 @@ import time
 import torch
 
 from rlrepro.envs.algorithmic import TASKS
-from rlrepro.train import algorithmic_trainer
+from rlrepro.epmd.algorithmic import make_trainer
 
 
 def main() -> None:
@@ -28,7 +28,7 @@ def main() -> None:
         for agent in ("REPMD", "MENT", "UREX"):
             budget = {"total_steps": args.steps, "eval_interval": args.steps // 20, "eval_episodes": 20,
                       "checkpoint_interval": args.steps}
-            fit, *_ = algorithmic_trainer({"env": task, "seed": args.seed, "agent": agent, "agent_config": {},
+            fit, *_ = make_trainer({"env": task, "seed": args.seed, "agent": agent, "agent_config": {},
                                            "budget": budget})
             start = time.perf_counter()
             last = fit()[-1]

@@ -15,8 +15,9 @@ import argparse
 import os
 import time
 
+from rlrepro.core.loop import Diverged
 from rlrepro.envs.gridworld import GridWorld
-from rlrepro.mirl.tabular import AGENTS, Budget, Diverged, TabularConfig, train
+from rlrepro.mirl.tabular import AGENTS, Budget, TabularConfig, train
 
 CASES = [
     ("QLearning", {}),

@@ -12,11 +12,11 @@ import pytest
 import torch
 
 from rlrepro.core import runstore
-from rlrepro.mirl import atari as deep_q
 from rlrepro.core.config import ConfigError, load_config, validate_config
+from rlrepro.core.loop import Diverged
 from rlrepro.envs.atari import check_game, game_ids
+from rlrepro.mirl import atari as deep_q
 from rlrepro.mirl.soft import beta_update, prior_update
-from rlrepro.mirl.tabular import Diverged
 from rlrepro.train import run
 
 SMALL = {"buffer_size": 400, "learning_starts": 100, "epsilon_decay_steps": 200, "target_update_interval": 50,

@@ -8,9 +8,10 @@ import pickle
 import pytest
 import torch
 
-from rlrepro.epmd import algorithmic as repmd, losses
+from rlrepro.core.loop import Diverged
 from rlrepro.envs.algorithmic import ENV_CLASSES, TASKS
-from rlrepro.mirl.tabular import Diverged
+from rlrepro.epmd import algorithmic as repmd
+from rlrepro.epmd import losses
 
 ROW_COLUMNS = {"step", "env_steps", "updates", "train_return", "train_solve_rate", "train_episodes", "loss",
                "entropy", "curriculum_length", "eval_return", "eval_solve_rate"}

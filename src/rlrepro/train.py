@@ -21,6 +21,7 @@ from tqdm import tqdm
 from rlrepro.core import runstore
 from rlrepro.core.config import ConfigError, check_spec, load_config, resolve_run, validate_config
 from rlrepro.core.kinds import KINDS
+from rlrepro.core.loop import Diverged
 
 
 def default_run_dir(spec: dict, root: Path = Path("results/runs")) -> Path:
@@ -32,7 +33,7 @@ def run(spec: dict, run_dir: Path, progress: bool = True) -> dict:
     check_spec(spec)
     run_dir = Path(run_dir)
     try:
-        fit, total_steps, Diverged, device = KINDS[spec["kind"]].make_trainer(spec)
+        fit, total_steps, device = KINDS[spec["kind"]].make_trainer(spec)
     except ValueError as err:  # e.g. an environment whose action space the agent cannot handle
         raise ConfigError(str(err)) from err
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -43,18 +43,19 @@ Conventions:
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rlrepro.epmd import losses
+from rlrepro.core.loop import Bookkeeping, ConfigFields, TrainState, Window, check_finite
 from rlrepro.envs.algorithmic import ENV_CLASSES, TASKS, AlgorithmicEnv
-from rlrepro.mirl.tabular import Diverged  # one exception for every training loop
+from rlrepro.epmd import losses
+
+# TrainState is imported so that checkpoints pickled as rlrepro.epmd.algorithmic.TrainState still load.
 
 
 CURRICULUM_COUNTINGS = ("first_sample", "episode", "input_mean")
@@ -62,7 +63,7 @@ CURRICULUM_COUNTINGS = ("first_sample", "episode", "input_mean")
 
 
 @dataclass
-class PolicyGradientConfig:
+class PolicyGradientConfig(ConfigFields):
     """Hyperparameters of the sequence agents (every field is a config override key).
 
     The EPMD paper gives none; UREX (Nachum et al. 2017) ran its algorithmic tasks with K = 10
@@ -104,10 +105,6 @@ class PolicyGradientConfig:
         if self.curriculum_counting not in CURRICULUM_COUNTINGS:
             raise ValueError(f"curriculum_counting must be one of {', '.join(CURRICULUM_COUNTINGS)}, "
                              f"got {self.curriculum_counting!r}")
-
-    @classmethod
-    def field_names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
 
 
 @dataclass
@@ -370,51 +367,11 @@ def make_agent(name: str, env: AlgorithmicEnv, cfg: PolicyGradientConfig) -> Age
 
 # ---------------------------------------------------------------------------------- training loop
 
-@dataclass
-class TrainState:
-    """Everything that changes during training; what a checkpoint holds (taken between batches)."""
-
-    step: int = 0
-    rows: list = field(default_factory=list)
-    agent: dict = field(default_factory=dict)
-    rng: dict = field(default_factory=dict)
-    curriculum: dict = field(default_factory=dict)
-    window: dict = field(default_factory=dict)
-    wall_time_s: float = 0.0
-
-
-@dataclass
-class Window:
-    """Sums over the batches since the last metrics row."""
-
-    returns: float = 0.0
-    solved: int = 0
-    episodes: int = 0
-    batches: int = 0
-    loss: float = 0.0
-    entropy: float = 0.0
-
-    def add(self, episodes: Episodes, stats: dict[str, float]) -> None:
-        self.returns += episodes.returns.sum().item()
-        self.solved += int(episodes.solved.sum())
-        self.episodes += len(episodes.returns)
-        self.batches += 1
-        self.loss += stats["loss"]
-        self.entropy += stats["entropy"]
-
-    def row(self) -> dict:
-        nan = float("nan")
-        return {"train_return": self.returns / self.episodes if self.episodes else nan,
-                "train_solve_rate": self.solved / self.episodes if self.episodes else nan,
-                "train_episodes": self.episodes,
-                "loss": self.loss / self.batches if self.batches else nan,
-                "entropy": self.entropy / self.batches if self.batches else nan}
-
-
 def record_curriculum(env: AlgorithmicEnv, returns: torch.Tensor, target_lengths: list[int], counting: str) -> None:
     """Enter a batch's shortfalls ([n_inputs, K] returns) in ``env``'s curriculum, as ``counting`` says
     (module docstring). The env counts the episodes that end on it; these ended on its copies."""
-    per_input = {"first_sample": returns[:, :1], "episode": returns, "input_mean": returns.mean(1, keepdim=True)}[counting]
+    per_input = {"first_sample": returns[:, :1], "episode": returns,
+                 "input_mean": returns.mean(1, keepdim=True)}[counting]
     length = env.min_length
     for input_returns, target_length in zip(per_input.tolist(), target_lengths):
         for episode_return in input_returns:
@@ -435,62 +392,60 @@ def train(
     """Train on ``env`` (which draws the inputs and holds the curriculum) for ``budget.total_steps``
     environment steps; one metrics row per ``eval_interval``.
 
-    Raises :class:`Diverged` (with the rows so far) at the first batch whose loss or gradient norm
-    is non-finite.
+    Raises :class:`~rlrepro.core.loop.Diverged` (with the rows so far) at the first batch whose loss or gradient norm
+    is non-finite. Checkpoints are taken between batches.
     """
     cfg = agent.cfg
+    book = Bookkeeping(budget, resume, on_checkpoint, on_progress)
     torch.manual_seed(seed)  # sampling; the initial weights were drawn before
     env.reset(seed=seed)  # seeds the input stream (this episode is never played, so never counted)
     eval_envs = [copy.deepcopy(env) for _ in range(budget.eval_episodes)]
-    state = resume or TrainState()
     if resume is not None:
-        agent.load_state_dict(state.agent)
-        torch.set_rng_state(state.rng["torch"])
-        env.np_random.bit_generator.state = state.rng["env"]
-        env.load_curriculum_state(state.curriculum)
-    window, rows, step = Window(**state.window), state.rows, state.step
-    labels = [*range(budget.eval_interval, budget.total_steps + 1, budget.eval_interval)]
-    if labels[-1] != budget.total_steps:
-        labels.append(budget.total_steps)
-    labels = labels[len(rows):]
-    next_checkpoint = (step // budget.checkpoint_interval + 1) * budget.checkpoint_interval
-    try:
+        agent.load_state_dict(resume.agent)
+        torch.set_rng_state(resume.rng["torch"])
+        env.np_random.bit_generator.state = resume.rng["env"]
+        env.load_curriculum_state(resume.env)
+    window, step, labels = Window(resume.window if resume else None), book.start, row_labels(budget, len(book.rows))
+    with book:
         while step < budget.total_steps:
             episodes, target_lengths = sample_batch(agent.policy, env, cfg.inputs_per_batch, cfg.samples_per_input)
             record_curriculum(env, episodes.returns.view(-1, cfg.samples_per_input), target_lengths,
                               cfg.curriculum_counting)
             stats = agent.update(episodes)
             step += episodes.steps
-            for quantity in ("loss", "grad_norm"):
-                if not math.isfinite(stats[quantity]):
-                    raise Diverged(step, quantity)
-            window.add(episodes, stats)
+            check_finite(step, loss=stats["loss"], grad_norm=stats["grad_norm"])
+            window.add({"train_return": episodes.returns.sum().item(), "train_solve_rate": int(episodes.solved.sum())},
+                       count=len(episodes.returns))
+            window.add({"loss": stats["loss"], "entropy": stats["entropy"]})
 
             while labels and step >= labels[0]:
                 label = labels.pop(0)
                 result = evaluate(agent.policy, eval_envs, env.min_length, [seed, label])
-                rows.append({"step": label, "env_steps": step, "updates": agent.updates, **window.row(),
-                             "curriculum_length": env.min_length,
-                             "eval_return": result.returns.double().mean().item(),
-                             "eval_solve_rate": result.solved.double().mean().item()})
+                book.log({"step": label, "env_steps": step, "updates": agent.updates,
+                          **{key: window.mean(key) for key in ("train_return", "train_solve_rate")},
+                          "train_episodes": window.count("train_return"),
+                          **{key: window.mean(key) for key in ("loss", "entropy")},
+                          "curriculum_length": env.min_length, "eval_return": result.returns.double().mean().item(),
+                          "eval_solve_rate": result.solved.double().mean().item()},
+                         label - (book.rows[-1]["step"] if book.rows else 0))
                 window = Window()
-                if on_progress:
-                    on_progress(label - (rows[-2]["step"] if len(rows) > 1 else 0))
-            if on_checkpoint and step >= next_checkpoint and step < budget.total_steps:
-                state.step, state.rows, state.window = step, rows, vars(window).copy()
-                state.agent = agent.state_dict()
-                state.rng = {"torch": torch.get_rng_state(), "env": copy.deepcopy(env.np_random.bit_generator.state)}
-                state.curriculum = env.curriculum_state()
-                on_checkpoint(state)
-                next_checkpoint = (step // budget.checkpoint_interval + 1) * budget.checkpoint_interval
-    except Diverged as err:
-        err.rows = rows
-        raise
-    return rows
+            if book.checkpoint_due(step):
+                book.checkpoint(step, agent=agent.state_dict(), window=window.state_dict(), env=env.curriculum_state(),
+                                rng={"torch": torch.get_rng_state(),
+                                     "env": copy.deepcopy(env.np_random.bit_generator.state)})
+    return book.rows
+
+
+def row_labels(budget: AlgorithmicBudget, rows_written: int) -> list[int]:
+    """The steps that label the metrics rows still to write: the multiples of ``eval_interval``, and the last step."""
+    labels = [*range(budget.eval_interval, budget.total_steps + 1, budget.eval_interval)]
+    if labels[-1] != budget.total_steps:
+        labels.append(budget.total_steps)
+    return labels[rows_written:]
 
 
 def make_trainer(spec: dict):
-    """(train function, total steps, its Diverged exception, device description) for a REPMD/baseline run."""
+    """(train function, total steps, device description) for a REPMD/baseline run."""
     torch.use_deterministic_algorithms(True)
     env = make_env(spec["env"])
     torch.manual_seed(spec["seed"])  # the initial networks depend on the seed alone
@@ -500,4 +455,4 @@ def make_trainer(spec: dict):
     def fit(**kwargs):
         return train(agent, env, budget, spec["seed"], **kwargs)
 
-    return fit, budget.total_steps, Diverged, f"cpu (torch {torch.__version__}, torch threads: {torch.get_num_threads()})"
+    return fit, budget.total_steps, f"cpu (torch {torch.__version__}, torch threads: {torch.get_num_threads()})"

@@ -1,8 +1,9 @@
 """EPMD's continuous-control experiment: PMAC against SAC, TD3 and DDPG, on one skeleton.
 
-Shared by all four: the replay buffer, the MLP networks, the environment loop with uniformly random
-warm-up actions, evaluation of the deterministic policy, checkpoints, metrics. They differ only in
-``update`` (their losses, all in :mod:`rlrepro.epmd.losses`) and in how they pick actions:
+Shared by all four: the replay buffer, the networks (:mod:`rlrepro.epmd.networks`), the environment loop
+with uniformly random warm-up actions, evaluation of the deterministic policy, checkpoints, metrics (the
+loop's bookkeeping is :mod:`rlrepro.core.loop`'s). They differ only in ``update`` (their losses, all in
+:mod:`rlrepro.epmd.losses`) and in how they pick actions:
 
 =====  =======================  ==============================  ==========================================
 agent  actor                    critic target                   actor update
@@ -18,10 +19,8 @@ Actions live in [-1, 1]^d inside the agents; :func:`make_env` rescales them to t
 
 from __future__ import annotations
 
-import copy
 import math
-from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Callable
 
 import gymnasium as gym
@@ -29,10 +28,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from rlrepro.epmd import losses
 from rlrepro.core.devices import device_description, torch_device
+from rlrepro.core.loop import Bookkeeping, ConfigFields, TrainState, Window, check_finite
 from rlrepro.core.runstore import cpu_copy
-from rlrepro.mirl.tabular import Diverged  # one exception for every training loop
+from rlrepro.epmd import losses
+from rlrepro.epmd.cuda_graph import GraphedUpdate
+from rlrepro.epmd.networks import Critics, DeterministicActor, GaussianActor, frozen, frozen_copy, mlp, sample_squashed
+
+# TrainState is imported so that checkpoints pickled as rlrepro.epmd.continuous.TrainState still load.
 
 ENVS = ("Pendulum-v1", "HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Ant-v5", "Humanoid-v5")
 """The tasks: Pendulum (the seed report's sanity task) and the paper's five MuJoCo tasks (v5, the
@@ -44,7 +47,7 @@ PMAC_VALUES = ("soft_mean", "log_partition")
 
 
 @dataclass
-class ActorCriticConfig:
+class ActorCriticConfig(ConfigFields):
     """Hyperparameters of the actor-critic agents (every field is a config override key).
 
     The EPMD paper gives none of the shared ones; the defaults are SAC v1's (papers.md [code]).
@@ -94,10 +97,12 @@ class ActorCriticConfig:
     mean_penalty: float = 1e-3
     """Coefficient of E[mu^2] in PMAC's policy loss (first author's code; 0 = off)."""
     std_penalty: float = 1e-3
-    """Coefficient of PMAC's penalty on the Gaussian scale (first author's code; 0 = off); its form is std_penalty_form."""
+    """Coefficient of PMAC's penalty on the Gaussian scale (first author's code; 0 = off); its form is
+    std_penalty_form."""
     std_penalty_form: str = "sigma_squared"
     """Form of that penalty: 'sigma_squared', E[sum sigma^2], which shrinks sigma (the seed report's wording of the
-    first author's code); 'log_sigma_squared', 0.5 E[mean (log sigma)^2], which pulls sigma towards 1 (SAC v1's code)."""
+    first author's code); 'log_sigma_squared', 0.5 E[mean (log sigma)^2], which pulls sigma towards 1 (SAC v1's
+    code)."""
     pmac_value: str = "soft_mean"
     """PMAC's V(s) (open in the paper): 'soft_mean', a value network regressed to min Q - tau' log pi_bar at
     a ~ pi_bar (SAC v1's value, which does not normalise the weight), in the weight and (Polyak copy) the critics'
@@ -129,13 +134,10 @@ class ActorCriticConfig:
         if self.pmac_value not in PMAC_VALUES:
             raise ValueError(f"pmac_value must be one of {', '.join(PMAC_VALUES)}, got {self.pmac_value!r}")
         if self.std_penalty_form not in losses.STD_PENALTY_FORMS:
-            raise ValueError(f"std_penalty_form must be one of {', '.join(losses.STD_PENALTY_FORMS)}, got {self.std_penalty_form!r}")
+            raise ValueError(f"std_penalty_form must be one of {', '.join(losses.STD_PENALTY_FORMS)}, "
+                             f"got {self.std_penalty_form!r}")
         if self.pmac_value_samples < 1:
             raise ValueError(f"pmac_value_samples must be >= 1, got {self.pmac_value_samples}")
-
-    @classmethod
-    def field_names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
 
 
 @dataclass
@@ -154,96 +156,6 @@ class ContinuousBudget:
     def __post_init__(self):
         if self.eval_interval > self.total_steps:
             raise ValueError(f"eval_interval ({self.eval_interval}) must not exceed total_steps ({self.total_steps})")
-
-
-# ---------------------------------------------------------------------------------------- networks
-
-def mlp(n_in: int, n_out: int, hidden: list[int]) -> nn.Sequential:
-    layers, width = [], n_in
-    for h in hidden:
-        layers += [nn.Linear(width, h), nn.ReLU()]
-        width = h
-    return nn.Sequential(*layers, nn.Linear(width, n_out))
-
-
-class EnsembleLinear(nn.Module):
-    """``n`` independent linear layers applied in one batched matmul (twin critics in one call)."""
-
-    def __init__(self, n: int, n_in: int, n_out: int):
-        super().__init__()
-        bound = 1 / math.sqrt(n_in)  # nn.Linear's default initialisation
-        self.weight = nn.Parameter(torch.empty(n, n_in, n_out).uniform_(-bound, bound))
-        self.bias = nn.Parameter(torch.empty(n, 1, n_out).uniform_(-bound, bound))
-
-    def forward(self, x: torch.Tensor, members: int | None = None) -> torch.Tensor:
-        if members is None:
-            return torch.baddbmm(self.bias, x, self.weight)
-        return torch.baddbmm(self.bias[:members], x, self.weight[:members])
-
-
-class Critics(nn.Module):
-    """``n`` Q-networks Q_i(s, a); forward returns shape (n, batch)."""
-
-    def __init__(self, n: int, obs_dim: int, act_dim: int, hidden: list[int]):
-        super().__init__()
-        self.n = n
-        widths = [obs_dim + act_dim, *hidden]
-        layers: list[nn.Module] = []
-        for a, b in zip(widths[:-1], widths[1:]):
-            layers += [EnsembleLinear(n, a, b), nn.ReLU()]
-        self.net = nn.Sequential(*layers, EnsembleLinear(n, widths[-1], 1))
-
-    def forward(self, obs: torch.Tensor, action: torch.Tensor, members: int | None = None) -> torch.Tensor:
-        """Q_i(s, a) for all i, or for the first ``members`` only (TD3's actor needs Q_1)."""
-        x = torch.cat([obs, action], -1).expand(members or self.n, -1, -1)
-        for layer in self.net:
-            x = layer(x, members) if isinstance(layer, EnsembleLinear) else layer(x)
-        return x.squeeze(-1)
-
-
-@contextmanager
-def frozen(module: nn.Module):
-    """Gradients flow through ``module`` to its inputs but are not computed for its weights
-    (the actor's loss needs dQ/da, not dQ/dw: a third less backward work)."""
-    module.requires_grad_(False)
-    try:
-        yield module
-    finally:
-        module.requires_grad_(True)
-
-
-class GaussianActor(nn.Module):
-    """State -> (mean, log std) of the pre-tanh Gaussian of a squashed-Gaussian policy."""
-
-    def __init__(self, obs_dim: int, act_dim: int, hidden: list[int], log_std_bounds: tuple[float, float]):
-        super().__init__()
-        self.net = mlp(obs_dim, 2 * act_dim, hidden)
-        self.log_std_bounds = log_std_bounds
-
-    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mean, log_std = self.net(obs).chunk(2, -1)
-        return mean, log_std.clamp(*self.log_std_bounds)
-
-
-def sample_squashed(mean: torch.Tensor, log_std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Reparameterised a = tanh(z), z = mean + std * eps; returns (a, z, log pi(a|s))."""
-    z = mean + log_std.exp() * torch.randn_like(mean)
-    return torch.tanh(z), z, losses.squashed_gaussian_log_prob(mean, log_std, z)
-
-
-class DeterministicActor(nn.Module):
-    def __init__(self, obs_dim: int, act_dim: int, hidden: list[int]):
-        super().__init__()
-        self.net = mlp(obs_dim, act_dim, hidden)
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.net(obs))
-
-
-def frozen_copy(module: nn.Module) -> nn.Module:
-    clone = copy.deepcopy(module)
-    clone.requires_grad_(False)
-    return clone
 
 
 # ------------------------------------------------------------------------------------------ agents
@@ -318,16 +230,18 @@ class DDPG(Agent):
         with torch.no_grad():
             next_q = self.critics_target(batch["next_obs"], self.target_action(batch["next_obs"])).min(0).values
             target = losses.td_target(batch["reward"], batch["terminated"], cfg.gamma, next_q)
-        critic_loss = losses.squared_error(self.critics(batch["obs"], batch["action"]), target.expand(self.n_critics, -1))
+        q = self.critics(batch["obs"], batch["action"])
+        critic_loss = losses.squared_error(q, target.expand(self.n_critics, -1))
         step(self.critic_opt, critic_loss)
         out = {"critic_loss": critic_loss.detach()}
         self.updates += 1
         if self.updates % self.policy_period() == 0:
             with frozen(self.critics) as critics:
-                actor_loss = losses.deterministic_policy_loss(critics(batch["obs"], self.actor(batch["obs"]), members=1)[0])
+                q_of_actor = critics(batch["obs"], self.actor(batch["obs"]), members=1)[0]
+                actor_loss = losses.deterministic_policy_loss(q_of_actor)
             step(self.actor_opt, actor_loss)
-            losses.polyak_update(list(self.actor_target.parameters()), list(self.actor.parameters()), cfg.target_smoothing)
-            losses.polyak_update(list(self.critics_target.parameters()), list(self.critics.parameters()), cfg.target_smoothing)
+            polyak_update(self.actor_target, self.actor, cfg.target_smoothing)
+            polyak_update(self.critics_target, self.critics, cfg.target_smoothing)
             out["actor_loss"] = actor_loss.detach()
         return out
 
@@ -357,10 +271,12 @@ class SAC(Agent):
 
     def __init__(self, obs_dim, act_dim, cfg, device):
         super().__init__(obs_dim, act_dim, cfg, device)
-        self.actor = GaussianActor(obs_dim, act_dim, cfg.hidden_sizes, (cfg.log_std_min, cfg.log_std_max)).to(self.device)
+        self.actor = GaussianActor(obs_dim, act_dim, cfg.hidden_sizes, (cfg.log_std_min, cfg.log_std_max))
+        self.actor.to(self.device)
         self.critics = Critics(2, obs_dim, act_dim, cfg.hidden_sizes).to(self.device)
         self.critics_target = frozen_copy(self.critics)
-        self.log_alpha = torch.tensor(math.log(cfg.entropy_coef), device=self.device, requires_grad=cfg.autotune_entropy)
+        self.log_alpha = torch.tensor(math.log(cfg.entropy_coef), device=self.device,
+                                      requires_grad=cfg.autotune_entropy)
         self.actor_opt = self.adam(self.actor.parameters(), cfg.actor_lr)
         self.critic_opt = self.adam(self.critics.parameters(), cfg.critic_lr)
         self.alpha_opt = self.adam([self.log_alpha], cfg.critic_lr) if cfg.autotune_entropy else None
@@ -384,12 +300,13 @@ class SAC(Agent):
 
         action, _, log_prob = sample_squashed(*self.actor(batch["obs"]))
         with frozen(self.critics) as critics:
-            actor_loss = losses.reparameterised_policy_loss(critics(batch["obs"], action).min(0).values, log_prob, alpha)
+            min_q = critics(batch["obs"], action).min(0).values
+            actor_loss = losses.reparameterised_policy_loss(min_q, log_prob, alpha)
         step(self.actor_opt, actor_loss)
         out = {"critic_loss": critic_loss.detach(), "actor_loss": actor_loss.detach(), "alpha": alpha}
         if self.alpha_opt is not None:
             step(self.alpha_opt, losses.temperature_loss(self.log_alpha, log_prob, self.target_entropy))
-        losses.polyak_update(list(self.critics_target.parameters()), list(self.critics.parameters()), cfg.target_smoothing)
+        polyak_update(self.critics_target, self.critics, cfg.target_smoothing)
         self.updates += 1
         return out
 
@@ -415,7 +332,8 @@ class PMAC(Agent):
 
     def __init__(self, obs_dim, act_dim, cfg, device):
         super().__init__(obs_dim, act_dim, cfg, device)
-        self.actor = GaussianActor(obs_dim, act_dim, cfg.hidden_sizes, (cfg.log_std_min, cfg.log_std_max)).to(self.device)
+        self.actor = GaussianActor(obs_dim, act_dim, cfg.hidden_sizes, (cfg.log_std_min, cfg.log_std_max))
+        self.actor.to(self.device)
         self.critics = Critics(2, obs_dim, act_dim, cfg.hidden_sizes).to(self.device)
         self.value = mlp(obs_dim, 1, cfg.hidden_sizes).to(self.device)
         self.value_target = frozen_copy(self.value)
@@ -436,18 +354,22 @@ class PMAC(Agent):
         log_partition = cfg.pmac_value == "log_partition"
         if log_partition:  # N actions per state, [N, batch, act_dim]; the first one also serves the policy loss
             samples = cfg.pmac_value_samples
-            _, z_all, ref_log_prob_all = sample_squashed(ref_mean.expand(samples, -1, -1), ref_log_std.expand(samples, -1, -1))
+            _, z_all, ref_log_prob_all = sample_squashed(ref_mean.expand(samples, -1, -1),
+                                                         ref_log_std.expand(samples, -1, -1))
             z, ref_log_prob = z_all[0], ref_log_prob_all[0]
         else:
             _, z, ref_log_prob = sample_squashed(ref_mean, ref_log_std)
         action = torch.tanh(z)
 
         with torch.no_grad():
-            target = losses.td_target(batch["reward"], batch["terminated"], cfg.gamma, self.value_target(batch["next_obs"]).squeeze(-1))
+            next_value = self.value_target(batch["next_obs"]).squeeze(-1)
+            target = losses.td_target(batch["reward"], batch["terminated"], cfg.gamma, next_value)
             if log_partition:
-                q_all = self.critics(obs.repeat(samples, 1), torch.tanh(z_all).flatten(0, 1)).min(0).values.view(samples, -1)
+                q_all = self.critics(obs.repeat(samples, 1), torch.tanh(z_all).flatten(0, 1)).min(0).values
+                q_all = q_all.view(samples, -1)
                 q_ref = q_all[0]
-                value_target = losses.pmac_log_partition_value(q_all.T, ref_log_prob_all.T, cfg.kl_coef, cfg.pmac_entropy_coef)
+                value_target = losses.pmac_log_partition_value(q_all.T, ref_log_prob_all.T, cfg.kl_coef,
+                                                               cfg.pmac_entropy_coef)
             else:
                 q_ref = self.critics(obs, action).min(0).values
                 value_target = losses.soft_state_value(q_ref, ref_log_prob, cfg.pmac_entropy_coef)
@@ -458,92 +380,30 @@ class PMAC(Agent):
 
         # the weight's V: the value network's (soft_mean), or this batch's log-partition estimate (log_partition)
         normaliser = value_target if log_partition else value.detach()
-        weight = losses.pmac_target_weight(q_ref, ref_log_prob, normaliser, cfg.kl_coef, cfg.pmac_entropy_coef, self.clamp_max)
+        weight = losses.pmac_target_weight(q_ref, ref_log_prob, normaliser, cfg.kl_coef, cfg.pmac_entropy_coef,
+                                           self.clamp_max)
         log_weight = losses.pmac_log_target_weight(q_ref, ref_log_prob, normaliser, cfg.kl_coef, cfg.pmac_entropy_coef)
         log_prob = losses.squashed_gaussian_log_prob(mean, log_std, z)
         actor_loss = losses.reverse_kl_policy_loss(weight, log_prob) + losses.gaussian_parameter_penalty(
             mean, log_std, cfg.mean_penalty, cfg.std_penalty, cfg.std_penalty_form)
         step(self.actor_opt, actor_loss)
-        losses.polyak_update(list(self.value_target.parameters()), list(self.value.parameters()), cfg.target_smoothing)
+        polyak_update(self.value_target, self.value, cfg.target_smoothing)
         self.updates += 1
-        return {"critic_loss": critic_loss.detach(), "value_loss": value_loss.detach(), "actor_loss": actor_loss.detach(),
+        return {"critic_loss": critic_loss.detach(), "value_loss": value_loss.detach(),
+                "actor_loss": actor_loss.detach(),
                 "target_weight": weight.mean(), "weight_at_clamp": (weight >= cfg.target_weight_max).float().mean(),
                 # log of the batch mean of the unclamped weight: 0 when V normalises it, > 0 when V is too low
                 "log_mean_raw_weight": log_weight.logsumexp(0) - math.log(log_weight.numel())}
-
-
-class GraphedUpdate:
-    """``agent.update`` replayed from CUDA graphs, one captured per branch of its control flow.
-
-    The batch is copied into static tensors before each replay. Capture needs a few warm-up
-    updates on a side stream; the networks and optimisers are restored afterwards, so capturing
-    leaves the agent as it was. Same maths as the eager update, not bit-identical to it.
-    """
-
-    def __init__(self, agent: Agent):
-        self.agent = agent
-        self.static: dict[str, torch.Tensor] | None = None
-        self.graphs: dict[int, tuple[torch.cuda.CUDAGraph, dict[str, torch.Tensor]]] = {}
-
-    def __call__(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        if self.static is None:
-            self.static = {k: v.clone() for k, v in batch.items()}
-        for k, v in batch.items():
-            self.static[k].copy_(v)
-        phase = self.agent.update_phase()
-        if phase not in self.graphs:
-            self.graphs[phase] = self.capture()
-        graph, out = self.graphs[phase]
-        graph.replay()
-        self.agent.updates += 1
-        return out
-
-    def capture(self):
-        agent, saved = self.agent, self.snapshot()
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            for _ in range(3):
-                agent.updates = saved["updates"]
-                agent.update(self.static)
-        torch.cuda.current_stream().wait_stream(side)
-        self.restore(saved)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            out = agent.update(self.static)
-        agent.updates = saved["updates"]
-        return graph, out
-
-    def tensors(self) -> list[torch.Tensor]:
-        found = []
-        for value in vars(self.agent).values():
-            if isinstance(value, nn.Module):
-                found += list(value.parameters())
-            elif isinstance(value, torch.optim.Optimizer):
-                found += [t for state in value.state.values() for t in state.values() if isinstance(t, torch.Tensor)]
-            elif isinstance(value, torch.Tensor):
-                found.append(value)
-        return found
-
-    def snapshot(self) -> dict:
-        return {"updates": self.agent.updates, "tensors": {id(t): t.detach().clone() for t in self.tensors()}}
-
-    def restore(self, saved: dict) -> None:
-        """Copy the saved values back in place; optimiser state that warm-up created (Adam's
-        moments and step count on the first update) goes back to zero, as in a fresh optimiser."""
-        with torch.no_grad():
-            for t in self.tensors():
-                if id(t) in saved["tensors"]:
-                    t.copy_(saved["tensors"][id(t)])
-                else:
-                    t.zero_()
-        self.agent.updates = saved["updates"]
 
 
 def step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
+
+
+def polyak_update(target: nn.Module, online: nn.Module, rate: float) -> None:
+    losses.polyak_update(list(target.parameters()), list(online.parameters()), rate)
 
 
 AGENTS: dict[str, type[Agent]] = {"DDPG": DDPG, "TD3": TD3, "SAC": SAC, "PMAC": PMAC}
@@ -579,7 +439,8 @@ class ReplayBuffer:
         return {k: v[idx] for k, v in self.data.items()}
 
     def state_dict(self) -> dict:
-        return {"size": self.size, "pos": self.pos, "data": {k: v[: self.size].cpu().clone() for k, v in self.data.items()}}
+        return {"size": self.size, "pos": self.pos,
+                "data": {k: v[: self.size].cpu().clone() for k, v in self.data.items()}}
 
     def load_state_dict(self, state: dict) -> None:
         self.size, self.pos = state["size"], state["pos"]
@@ -603,23 +464,11 @@ def check_action_space(space: gym.Space, env_id: str) -> None:
     if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
         raise ValueError(f"{env_id}: the actor-critic agents need a 1-D continuous (Box) action space, got {space}")
     if not (np.all(np.isfinite(space.low)) and np.all(np.isfinite(space.high))):
-        raise ValueError(f"{env_id}: the action space must be bounded (tanh squashing), got low={space.low} high={space.high}")
+        raise ValueError(f"{env_id}: the action space must be bounded (tanh squashing), "
+                         f"got low={space.low} high={space.high}")
 
 
 # ---------------------------------------------------------------------------------- training loop
-
-@dataclass
-class TrainState:
-    """Everything that changes during training; what a checkpoint holds (taken at episode ends)."""
-
-    step: int = 0
-    rows: list = field(default_factory=list)
-    agent: dict = field(default_factory=dict)
-    buffer: dict = field(default_factory=dict)
-    rng: dict = field(default_factory=dict)
-    window: dict = field(default_factory=dict)
-    wall_time_s: float = 0.0
-
 
 def evaluate(agent: Agent, env: gym.Env, episodes: int, seed_key: list[int]) -> np.ndarray:
     """Undiscounted returns of the deterministic policy; episode k starts from reset seed
@@ -636,32 +485,6 @@ def evaluate(agent: Agent, env: gym.Env, episodes: int, seed_key: list[int]) -> 
     return returns
 
 
-class Window:
-    """Running sums between two metrics rows; loss sums stay on the device until the row is written."""
-
-    def __init__(self, state: dict | None = None):
-        state = state or {}
-        self.returns: list[float] = state.get("returns", [])
-        self.sums: dict[str, torch.Tensor] = state.get("sums", {})
-        self.counts: dict[str, int] = state.get("counts", {})
-
-    def add(self, values: dict[str, torch.Tensor]) -> None:
-        for k, v in values.items():
-            self.sums[k] = self.sums[k] + v if k in self.sums else v.clone()
-            self.counts[k] = self.counts.get(k, 0) + 1
-
-    def row(self, step: int) -> dict:
-        means = {k: float(self.sums[k]) / self.counts[k] for k in self.sums}
-        for k, v in means.items():
-            if not math.isfinite(v):
-                raise Diverged(step, k)
-        return {"train_return": float(np.mean(self.returns)) if self.returns else float("nan"),
-                "train_episodes": len(self.returns), **means}
-
-    def state_dict(self) -> dict:
-        return {"returns": list(self.returns), "sums": {k: v.cpu() for k, v in self.sums.items()}, "counts": dict(self.counts)}
-
-
 def train(
     agent: Agent,
     env: gym.Env,
@@ -674,32 +497,20 @@ def train(
 ) -> list[dict]:
     """Train for ``budget.total_steps`` environment steps; one metrics row per ``eval_interval``.
 
-    Raises :class:`Diverged` (with the rows so far) when a loss goes non-finite; it is detected
-    when the row is written, so the step it names is that of the row.
+    Raises :class:`~rlrepro.core.loop.Diverged` (with the rows so far) when a loss goes non-finite; it is detected
+    when the row is written, so the step it names is that of the row. Checkpoints are taken at episode ends.
     """
-    cfg = agent.cfg
-    device = agent.device
+    cfg, device = agent.cfg, agent.device
+    book = Bookkeeping(budget, resume, on_checkpoint, on_progress)
     obs_dim = env.observation_space.shape[0]
     buffer = ReplayBuffer(min(cfg.buffer_size, budget.total_steps), obs_dim, agent.act_dim, device)
     rng = np.random.default_rng(seed)  # warm-up actions
-    torch.manual_seed(seed)
-    obs, _ = env.reset(seed=seed)
-    state = resume or TrainState()
-    if resume is not None:
-        agent.load_state_dict(state.agent)
-        buffer.load_state_dict(state.buffer)
-        rng.bit_generator.state = state.rng["numpy"]
-        torch.set_rng_state(state.rng["torch"])
-        if device.type == "cuda" and state.rng.get("cuda") is not None:
-            torch.cuda.set_rng_state(state.rng["cuda"], device)
-        env.unwrapped.np_random.bit_generator.state = state.rng["env"]
-        obs, _ = env.reset()
-    window = Window(state.window)
-    rows = state.rows
+    obs = restore(agent, env, buffer, rng, seed, resume)
+    window = Window(resume.window if resume else None)
     update = GraphedUpdate(agent) if cfg.cuda_graph and device.type == "cuda" else agent.update
-    episode_return, next_checkpoint = 0.0, (state.step // budget.checkpoint_interval + 1) * budget.checkpoint_interval
-    try:
-        for t in range(state.step, budget.total_steps):
+    episode_return = 0.0
+    with book:
+        for t in range(book.start, budget.total_steps):
             if t < cfg.random_steps:
                 action = torch.as_tensor(rng.uniform(-1.0, 1.0, agent.act_dim), dtype=torch.float32)
             else:
@@ -714,32 +525,51 @@ def train(
 
             done = t + 1
             if done % budget.eval_interval == 0 or done == budget.total_steps:
-                row = {"step": done, **window.row(done), "updates": agent.updates}
+                loss_means = window.sum_means()
+                check_finite(done, **loss_means)
+                row = {"step": done, "train_return": window.mean("train_return"),
+                       "train_episodes": window.count("train_return"), **loss_means, "updates": agent.updates}
                 returns = evaluate(agent, eval_env, budget.eval_episodes, [seed, done])
-                rows.append({**row, "eval_return": float(returns.mean()), "eval_return_std": float(returns.std())})
+                book.log({**row, "eval_return": float(returns.mean()), "eval_return_std": float(returns.std())},
+                         budget.eval_interval)
                 window = Window()
-                if on_progress:
-                    on_progress(budget.eval_interval)
             if terminated or truncated:
-                window.returns.append(episode_return)
+                window.append("train_return", episode_return)
                 episode_return = 0.0
-                if on_checkpoint and done >= next_checkpoint and done < budget.total_steps:
-                    state.step, state.rows, state.window = done, rows, window.state_dict()
-                    state.agent, state.buffer = agent.state_dict(), buffer.state_dict()
-                    state.rng = {"numpy": rng.bit_generator.state, "torch": torch.get_rng_state(),
-                                 "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-                                 "env": env.unwrapped.np_random.bit_generator.state}
-                    on_checkpoint(state)
-                    next_checkpoint = (done // budget.checkpoint_interval + 1) * budget.checkpoint_interval
+                if book.checkpoint_due(done):
+                    book.checkpoint(done, agent=agent.state_dict(), buffer=buffer.state_dict(),
+                                    window=window.state_dict(), rng=rng_state(rng, env, device))
                 obs, _ = env.reset()
-    except Diverged as err:
-        err.rows = rows
-        raise
-    return rows
+    return book.rows
+
+
+def rng_state(rng: np.random.Generator, env: gym.Env, device: torch.device) -> dict:
+    """The states of every generator a run draws from (numpy's, torch's, CUDA's, the environment's)."""
+    return {"numpy": rng.bit_generator.state, "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+            "env": env.unwrapped.np_random.bit_generator.state}
+
+
+def restore(agent: Agent, env: gym.Env, buffer: ReplayBuffer, rng: np.random.Generator, seed: int,
+            resume: TrainState | None) -> np.ndarray:
+    """Seed a fresh run or restore a checkpoint's state (generators as :func:`rng_state` took them); returns
+    the first observation."""
+    torch.manual_seed(seed)
+    obs, _ = env.reset(seed=seed)
+    if resume is None:
+        return obs
+    agent.load_state_dict(resume.agent)
+    buffer.load_state_dict(resume.buffer)
+    rng.bit_generator.state = resume.rng["numpy"]
+    torch.set_rng_state(resume.rng["torch"])
+    if agent.device.type == "cuda" and resume.rng.get("cuda") is not None:
+        torch.cuda.set_rng_state(resume.rng["cuda"], agent.device)
+    env.unwrapped.np_random.bit_generator.state = resume.rng["env"]
+    return env.reset()[0]
 
 
 def make_trainer(spec: dict):
-    """(train function, total steps, its Diverged exception, device description) for an actor-critic run."""
+    """(train function, total steps, device description) for an actor-critic run."""
     device = torch_device(spec)
     env, eval_env = make_env(spec["env"]), make_env(spec["env"])
     torch.manual_seed(spec["seed"])  # the initial networks depend on the seed alone
@@ -750,4 +580,4 @@ def make_trainer(spec: dict):
     def fit(**kwargs):
         return train(agent, env, eval_env, budget, spec["seed"], **kwargs)
 
-    return fit, budget.total_steps, Diverged, device_description(device)
+    return fit, budget.total_steps, device_description(device)

@@ -50,7 +50,8 @@ def squared_error(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tenso
     return 0.5 * ((prediction - target.detach()) ** 2).mean()
 
 
-def reparameterised_policy_loss(q: torch.Tensor, log_prob: torch.Tensor, entropy_coef: float | torch.Tensor) -> torch.Tensor:
+def reparameterised_policy_loss(q: torch.Tensor, log_prob: torch.Tensor,
+                                entropy_coef: float | torch.Tensor) -> torch.Tensor:
     """SAC's policy loss E[alpha log pi(a|s) - Q(s, a)], a = f(eps; s) reparameterised
     (SAC v2 eq. 7; it minimises the KL(pi || exp(Q/alpha)/Z) direction that PMAC reverses)."""
     return (entropy_coef * log_prob - q).mean()

@@ -11,8 +11,9 @@ The three agents share the Nature CNN, the frame replay buffer (:mod:`rlrepro.mi
 - beta: SQL and MIRL update it after every gradient step with eq. (8), a running mean of the
   inverse loss.
 
-Behaviour (eq. 5): with probability epsilon an action drawn from the agent's prior (uniform for
-DQN and SQL, rho for MIRL), otherwise argmax_a pi(a|s) = argmax_a log rho(a) + beta Q(s, a).
+Behaviour (eq. 5, :func:`rlrepro.mirl.soft.prior_epsilon_greedy`): with probability epsilon an action
+drawn from the agent's prior (uniform for DQN and SQL, rho for MIRL), otherwise
+argmax_a pi(a|s) = argmax_a log rho(a) + beta Q(s, a).
 Evaluation plays whole games with unclipped rewards and ``eval_epsilon``; training clips rewards
 to their sign and treats the loss of a life as terminal (config keys, Nature-DQN conventions).
 """
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from typing import Callable
 
 import gymnasium as gym
@@ -29,20 +30,22 @@ import numpy as np
 import torch
 from torch import nn
 
+from rlrepro.core.devices import device_description, torch_device
+from rlrepro.core.loop import Bookkeeping, ConfigFields, Diverged, TrainState, Window, check_finite
+from rlrepro.core.runstore import cpu_copy
 from rlrepro.envs.atari import make_atari_env
 from rlrepro.epmd.losses import q_regression_loss, td_target
 from rlrepro.mirl.replay import FrameReplay
-from rlrepro.core.devices import device_description, torch_device
-from rlrepro.core.runstore import cpu_copy
-from rlrepro.mirl.soft import beta_update, prior_update, soft_logits, soft_policy, soft_value
-from rlrepro.mirl.tabular import Diverged
+from rlrepro.mirl.soft import beta_update, prior_epsilon_greedy, prior_update, soft_logits, soft_policy, soft_value
+
+# TrainState is imported so that checkpoints pickled as rlrepro.mirl.atari.TrainState still load.
 
 STACK = 4
 """Frames per observation (Nature DQN)."""
 
 
 @dataclass
-class DeepQConfig:
+class DeepQConfig(ConfigFields):
     """Hyperparameters of the Atari agents (every field is a config override key).
 
     Paper A gives the target-network period and the two learning rates of eqs. (7) and (8); the
@@ -102,10 +105,6 @@ class DeepQConfig:
         for name in ("epsilon_start", "epsilon_end"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
-
-    @classmethod
-    def field_names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
 
 
 @dataclass
@@ -179,9 +178,7 @@ class DQN:
 
     def act(self, q: np.ndarray, epsilon: float, rng: np.random.Generator) -> int:
         """Eq. (5): with probability epsilon a draw from the prior, else the greedy action."""
-        if rng.random() < epsilon:
-            return int(rng.choice(self.n_actions, p=self.rho))
-        return int(np.argmax(self.preference(q)))
+        return prior_epsilon_greedy(rng, epsilon, self.rho, lambda: int(np.argmax(self.preference(q))))
 
     def observe_policy(self, q: np.ndarray, step: int) -> None:
         """Called with Q(s_t, .) at every training step (MIRL's prior learns from it)."""
@@ -194,7 +191,8 @@ class DQN:
         """One gradient step on eq. (4) with a batch of transitions."""
         b = {k: torch.as_tensor(v, device=self.device) for k, v in batch.items()}
         with torch.no_grad():
-            target = td_target(b["reward"], b["terminated"], self.cfg.gamma, self.next_value(self.target(b["next_obs"])))
+            next_value = self.next_value(self.target(b["next_obs"]))
+            target = td_target(b["reward"], b["terminated"], self.cfg.gamma, next_value)
         q = self.q(b["obs"])
         loss = q_regression_loss(q.gather(1, b["action"].unsqueeze(1)).squeeze(1), target, self.cfg.loss)
         self.optimizer.zero_grad(set_to_none=True)
@@ -202,8 +200,7 @@ class DQN:
         self.optimizer.step()
         self.updates += 1
         value = loss.item()
-        if not math.isfinite(value):
-            raise Diverged(step, "loss")
+        check_finite(step, loss=value)
         self.after_update(value, step)
         return {"loss": value, "q_mean": float(q.detach().mean())}
 
@@ -306,19 +303,6 @@ def evaluate(agent: DQN, env: gym.Env, budget: AtariBudget, seed_key: list[int])
     return returns
 
 
-@dataclass
-class TrainState:
-    """Everything that changes during training; what a checkpoint holds (taken at game overs)."""
-
-    step: int = 0
-    rows: list = field(default_factory=list)
-    agent: dict = field(default_factory=dict)
-    buffer: dict | None = None
-    rng: dict = field(default_factory=dict)
-    window: dict = field(default_factory=dict)
-    wall_time_s: float = 0.0
-
-
 def train(
     agent: DQN,
     env: gym.Env,
@@ -332,80 +316,77 @@ def train(
     """Train for ``budget.total_steps`` agent steps; one metrics row per ``eval_interval``.
 
     Raises :class:`Diverged` (with the rows so far) at the first non-finite loss, beta or policy.
+    Checkpoints are taken at game overs.
     """
     cfg = agent.cfg
+    book = Bookkeeping(budget, resume, on_checkpoint, on_progress)
     buffer = FrameReplay(min(cfg.buffer_size, budget.total_steps + 1), stack=STACK)
     rng = np.random.default_rng(seed)  # exploration and replay sampling
-    torch.manual_seed(seed)
-    state = resume or TrainState()
-    if resume is None:
-        frame, info = env.reset(seed=seed)
-    else:
-        agent.load_state_dict(state.agent)
-        if state.buffer is not None:
-            buffer.load_state_dict(state.buffer)
-        rng.bit_generator.state = state.rng["numpy"]
-        torch.set_rng_state(state.rng["torch"])
-        env.unwrapped.np_random.bit_generator.state = state.rng["env"]
-        frame, info = env.reset()
-    buffer.start_episode(frame)
-    learning_starts = state.step + cfg.learning_starts if resume is not None and state.buffer is None else cfg.learning_starts
-    window = {"returns": [], "loss": [], "q_mean": [], **state.window}
-    rows, lives, game_return = state.rows, info["lives"], 0.0
-    next_checkpoint = (state.step // budget.checkpoint_interval + 1) * budget.checkpoint_interval
-    try:
-        for t in range(state.step, budget.total_steps):
+    frame, info, learning_starts = restore(agent, env, buffer, rng, seed, resume)
+    window = Window(resume.window if resume else None)
+    lives, game_return = info["lives"], 0.0
+    with book:
+        for t in range(book.start, budget.total_steps):
             q = agent.q_values(buffer.stacked())
             action = agent.act(q, epsilon_at(t, cfg), rng)
             agent.observe_policy(q, t)
             frame, reward, terminated, truncated, info = env.step(action)
             life_lost = cfg.terminal_on_life_loss and info["lives"] < lives
             lives = info["lives"]
-            buffer.add(action, float(np.sign(reward)) if cfg.clip_rewards else float(reward), terminated or life_lost, frame)
+            train_reward = float(np.sign(reward)) if cfg.clip_rewards else float(reward)
+            buffer.add(action, train_reward, terminated or life_lost, frame)
             game_return += reward
 
             done = t + 1
             if done > learning_starts and done % cfg.train_frequency == 0:
-                stats = agent.update(buffer.sample(cfg.batch_size, rng), done)
-                window["loss"].append(stats["loss"])
-                window["q_mean"].append(stats["q_mean"])
+                for key, value in agent.update(buffer.sample(cfg.batch_size, rng), done).items():
+                    window.append(key, value)
             if done % cfg.target_update_interval == 0:
                 agent.sync_target()
             if done % budget.eval_interval == 0 or done == budget.total_steps:
                 returns = evaluate(agent, eval_env, budget, [seed, done])
-                rows.append({"step": done, "train_return": _mean(window["returns"]), "train_episodes": len(window["returns"]),
-                             "loss": _mean(window["loss"]), "q_mean": _mean(window["q_mean"]), "updates": agent.updates,
-                             "epsilon": epsilon_at(t, cfg), **agent.diagnostics(),
-                             "eval_return": float(returns.mean()), "eval_return_std": float(returns.std())})
-                window = {"returns": [], "loss": [], "q_mean": []}
-                if on_progress:
-                    on_progress(budget.eval_interval)
+                book.log({"step": done, "train_return": window.mean("train_return"),
+                          "train_episodes": window.count("train_return"), "loss": window.mean("loss"),
+                          "q_mean": window.mean("q_mean"), "updates": agent.updates, "epsilon": epsilon_at(t, cfg),
+                          **agent.diagnostics(), "eval_return": float(returns.mean()),
+                          "eval_return_std": float(returns.std())}, budget.eval_interval)
+                window = Window()
             if terminated or truncated:
-                window["returns"].append(game_return)
+                window.append("train_return", game_return)
                 game_return = 0.0
-                if on_checkpoint and done >= next_checkpoint and done < budget.total_steps:
-                    state.step, state.rows, state.window = done, rows, copy.deepcopy(window)
-                    state.agent = agent.state_dict()
-                    state.buffer = buffer.state_dict() if cfg.save_replay_in_checkpoint else None
-                    state.rng = {"numpy": rng.bit_generator.state, "torch": torch.get_rng_state(),
-                                 "env": env.unwrapped.np_random.bit_generator.state}
-                    on_checkpoint(state)
-                    next_checkpoint = (done // budget.checkpoint_interval + 1) * budget.checkpoint_interval
+                if book.checkpoint_due(done):
+                    book.checkpoint(done, agent=agent.state_dict(), window=window.state_dict(),
+                                    buffer=buffer.state_dict() if cfg.save_replay_in_checkpoint else None,
+                                    rng={"numpy": rng.bit_generator.state, "torch": torch.get_rng_state(),
+                                         "env": env.unwrapped.np_random.bit_generator.state})
                 frame, info = env.reset()
                 buffer.start_episode(frame)
                 lives = info["lives"]
-    except Diverged as err:
-        err.rows = rows
-        raise
-    return rows
+    return book.rows
 
 
-def _mean(values: list[float]) -> float:
-    return float(np.mean(values)) if values else float("nan")
+def restore(agent: DQN, env: gym.Env, buffer: FrameReplay, rng: np.random.Generator, seed: int,
+            resume: TrainState | None) -> tuple[np.ndarray, dict, int]:
+    """Seed a fresh run or restore a checkpoint's state; returns the first frame, its info and the step
+    from which the agent learns (later by ``learning_starts`` when the checkpoint kept no replay buffer)."""
+    torch.manual_seed(seed)
+    if resume is None:
+        frame, info = env.reset(seed=seed)
+    else:
+        agent.load_state_dict(resume.agent)
+        if resume.buffer is not None:
+            buffer.load_state_dict(resume.buffer)
+        rng.bit_generator.state = resume.rng["numpy"]
+        torch.set_rng_state(resume.rng["torch"])
+        env.unwrapped.np_random.bit_generator.state = resume.rng["env"]
+        frame, info = env.reset()
+    buffer.start_episode(frame)
+    refill = resume is not None and resume.buffer is None
+    return frame, info, (resume.step if refill else 0) + agent.cfg.learning_starts
 
 
 def make_trainer(spec: dict):
-    """(train function, total steps, its Diverged exception, device description) for a DQN/SQL/MIRL Atari run."""
+    """(train function, total steps, device description) for a DQN/SQL/MIRL Atari run."""
     device = torch_device(spec)
     cfg, budget = DeepQConfig(**spec["agent_config"]), AtariBudget(**spec["budget"])
     env, eval_env = make_env(spec["env"], cfg, budget), make_eval_env(spec["env"], cfg, budget)
@@ -415,4 +396,4 @@ def make_trainer(spec: dict):
     def fit(**kwargs):
         return train(agent, env, eval_env, budget, spec["seed"], **kwargs)
 
-    return fit, budget.total_steps, Diverged, device_description(device)
+    return fit, budget.total_steps, device_description(device)

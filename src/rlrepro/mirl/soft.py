@@ -21,6 +21,8 @@ update and eq. 12 for the tabular Q update).
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 
@@ -68,6 +70,24 @@ def beta_update(beta: float, loss: float, alpha_beta: float) -> float:
     with np.errstate(divide="ignore"):
         inverse = np.float64(1.0) / np.float64(loss)
     return float((1.0 - alpha_beta) * beta + alpha_beta * inverse)
+
+
+def prior_epsilon_greedy(rng: np.random.Generator, epsilon: float, prior: np.ndarray,
+                         greedy: int | np.ndarray | Callable[[], int]):
+    """The behaviour policy of Paper A eq. (5): with probability epsilon an action drawn from the prior
+    rho, otherwise the greedy action.
+
+    One action: ``greedy`` is the greedy action, or a callable returning it that is called only when
+    the coin says not to explore (so its own draws, e.g. tie-breaking, come after the coin's, and only
+    then). A batch: ``greedy`` is an array of greedy actions; a coin and a prior draw are made for every
+    entry, all coins first.
+    """
+    if isinstance(greedy, np.ndarray):
+        n = len(greedy)
+        return np.where(rng.random(n) < epsilon, rng.choice(len(prior), size=n, p=prior), greedy)
+    if rng.random() < epsilon:
+        return int(rng.choice(len(prior), p=prior))
+    return greedy() if callable(greedy) else int(greedy)
 
 
 def _unstable_weights(q: np.ndarray, prior: np.ndarray, beta: float, bound: float | None) -> np.ndarray:

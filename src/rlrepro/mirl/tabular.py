@@ -21,28 +21,30 @@ beta_i = c * (i + 1) (the public reproduction's schedule; the paper's c is an op
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
+from rlrepro.core.loop import Bookkeeping, ConfigFields, Diverged, TrainState, Window
 from rlrepro.envs.gridworld import GridWorld
-from rlrepro.mirl.soft import prior_update, soft_logits, soft_policy, soft_policy_unstable, soft_value, soft_value_unstable
+from rlrepro.mirl.soft import (
+    prior_epsilon_greedy,
+    prior_update,
+    soft_logits,
+    soft_policy,
+    soft_policy_unstable,
+    soft_value,
+    soft_value_unstable,
+)
+
+# TrainState is imported so that checkpoints pickled as rlrepro.mirl.tabular.TrainState still load.
 
 SOFT_FORMS = ("stable", "naive", "clipped")
 
 
-class Diverged(Exception):
-    """A quantity became non-finite; the run stops and is recorded as diverged."""
-
-    def __init__(self, step: int, quantity: str):
-        super().__init__(f"non-finite {quantity} at step {step}")
-        self.step = step
-        self.quantity = quantity
-
-
 @dataclass
-class TabularConfig:
+class TabularConfig(ConfigFields):
     """Hyperparameters of the tabular agents (every field is a config override key)."""
 
     gamma: float = 0.99
@@ -77,10 +79,6 @@ class TabularConfig:
             raise ValueError("marginal_prior_in_soft_value: true needs marginal_pseudo_count > 0 (e.g. 1): with empty "
                              "counts the marginal after the first action is one-hot and no other action is ever tried")
 
-    @classmethod
-    def field_names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
-
 
 class QLearning:
     """Tabular Q-learning with epsilon-greedy behaviour (the paper's QL baseline)."""
@@ -91,6 +89,7 @@ class QLearning:
         self.q = np.zeros((n_states, n_actions))
         self.visits = np.zeros((n_states, n_actions), dtype=np.int64)
         self.updates = 0
+        self.uniform = np.full(n_actions, 1.0 / n_actions)
 
     # --- what the subclasses change -------------------------------------------------------------
     def preference(self, q_rows: np.ndarray) -> np.ndarray:
@@ -101,16 +100,16 @@ class QLearning:
         return float(q_row.max())
 
     def exploration_prior(self) -> np.ndarray:
-        return np.full(self.n_actions, 1.0 / self.n_actions)
+        return self.uniform
 
     def after_update(self, s: int, a: int) -> None:
         """Hook for the updates that follow the Q update (beta, counts)."""
 
     # --- shared ---------------------------------------------------------------------------------
     def act(self, s: int, epsilon: float, rng: np.random.Generator) -> int:
-        if rng.random() < epsilon:
-            return int(rng.choice(self.n_actions, p=self.exploration_prior()))
-        return greedy_action(self.preference(self.q[s]), rng, self.updates, "policy in action selection")
+        """Eq. (5), exploring from :meth:`exploration_prior`."""
+        return prior_epsilon_greedy(rng, epsilon, self.exploration_prior(), lambda: greedy_action(
+            self.preference(self.q[s]), rng, self.updates, "policy in action selection"))
 
     def update(self, s: int, a: int, r: float, s_next: int, terminated: bool) -> None:
         """Q(s,a) <- Q(s,a) + n(s,a)^-omega (target - Q(s,a)), Paper A eq. (3)."""
@@ -282,13 +281,15 @@ class Budget:
     def __post_init__(self):
         for key in ("eval_interval", "early_eval_interval"):
             if getattr(self, key) % self.log_interval:
-                raise ValueError(f"{key} ({getattr(self, key)}) must be a multiple of log_interval ({self.log_interval})")
+                raise ValueError(f"{key} ({getattr(self, key)}) must be a multiple of log_interval "
+                                 f"({self.log_interval})")
         if self.early_eval_until < 0:
             raise ValueError(f"early_eval_until must be >= 0 (0 = no early snapshots), got {self.early_eval_until}")
 
     def evaluates_at(self, step: int) -> bool:
         """Whether a snapshot is taken after ``step`` training steps."""
-        return step % self.eval_interval == 0 or (step <= self.early_eval_until and step % self.early_eval_interval == 0)
+        early = step <= self.early_eval_until and step % self.early_eval_interval == 0
+        return step % self.eval_interval == 0 or early
 
 
 def correct_action_ceiling(prior: np.ndarray, correct: np.ndarray, epsilon: float) -> float:
@@ -317,28 +318,13 @@ def evaluate(agent: QLearning, env: GridWorld, budget: Budget, rng: np.random.Ge
     active = np.ones(n, dtype=bool)
     for _ in range(budget.eval_max_steps):
         tie_break = greedy_mask[s] * (1.0 + rng.random((n, n_actions)))
-        a = np.where(rng.random(n) < budget.eval_epsilon, rng.choice(n_actions, size=n, p=prior), tie_break.argmax(1))
+        a = prior_epsilon_greedy(rng, budget.eval_epsilon, prior, tie_break.argmax(1))
         returns += active * env.reward[s, a]
         s = env.next_state[s, a]
         active &= ~env.terminal[s]
         if not active.any():
             break
     return returns
-
-
-@dataclass
-class TrainState:
-    """Everything that changes during training; what a checkpoint holds."""
-
-    agent: dict
-    env: dict
-    rng: dict
-    step: int = 0
-    rows: list = field(default_factory=list)
-    window_scored: int = 0
-    window_correct: int = 0
-    total_scored: int = 0
-    wall_time_s: float = 0.0
 
 
 def train(
@@ -356,60 +342,59 @@ def train(
     Raises :class:`Diverged` (carrying the rows so far in ``.rows``) when a value goes non-finite.
     Evaluation draws from its own generator per snapshot, so it never perturbs training.
     """
+    book = Bookkeeping(budget, resume, on_checkpoint, on_progress)
     rng = np.random.default_rng(seed)
     if resume is None:
         s, _ = env.reset(seed=seed)
-        state = TrainState(agent={}, env={}, rng={})
     else:
-        state = resume
-        agent.load_state_dict(state.agent)
-        env.set_state(state.env)
-        rng.bit_generator.state = state.rng
+        agent.load_state_dict(resume.agent)
+        env.set_state(resume.env)
+        rng.bit_generator.state = resume.rng
         s = env.state
-    eps = agent.cfg.epsilon
-    scored_action = env.scored_action
-    scored_cells = np.flatnonzero(scored_action >= 0)
-    rows = state.rows
-    try:
-        for step in range(state.step, budget.total_steps):
+    window = Window(resume.window if resume else None)
+    eps, scored_action = agent.cfg.epsilon, env.scored_action
+    with book:
+        for step in range(book.start, budget.total_steps):
             a = agent.act(s, eps, rng)
             if scored_action[s] >= 0:
-                state.window_scored += 1
-                state.window_correct += int(a == scored_action[s])
+                window.add({"correct_action_rate": int(a == scored_action[s])})
             s_next, r, terminated, _, _ = env.step(a)
             agent.update(s, a, r, s_next, terminated)
             s = env.reset()[0] if terminated else s_next
 
             done = step + 1
             if done % budget.log_interval == 0:
-                state.total_scored += state.window_scored
-                row = {
-                    "step": done,
-                    "correct_action_rate": state.window_correct / state.window_scored if state.window_scored else float("nan"),
-                    "scored_in_window": state.window_scored,
-                    "scored_visits": state.total_scored,
-                    "correct_action_ceiling": correct_action_ceiling(agent.exploration_prior(), scored_action[scored_cells], eps),
-                    **agent.diagnostics(),
-                }
-                if budget.evaluates_at(done):
-                    returns = evaluate(agent, env, budget, np.random.default_rng([seed, done]))
-                    row.update(eval_return=float(returns.mean()), eval_return_std=float(returns.std()))
-                rows.append(row)
-                state.window_scored = state.window_correct = 0
-                if on_progress:
-                    on_progress(budget.log_interval)
-            if on_checkpoint and done % budget.checkpoint_interval == 0 and done < budget.total_steps:
-                state.step = done
-                state.agent, state.env, state.rng = agent.state_dict(), env.get_state(), rng.bit_generator.state
-                on_checkpoint(state)
-    except Diverged as err:
-        err.rows = rows
-        raise
-    return rows
+                book.log(metrics_row(agent, env, budget, window, book.rows, done, seed), budget.log_interval)
+                window = Window()
+            if book.checkpoint_due(done):
+                book.checkpoint(done, agent=agent.state_dict(), env=env.get_state(), rng=rng.bit_generator.state,
+                                window=window.state_dict())
+    return book.rows
+
+
+def metrics_row(agent: QLearning, env: GridWorld, budget: Budget, window: Window, rows: list[dict], step: int,
+                seed: int) -> dict:
+    """The row after ``step`` steps: the window's correct-action rate, the agent's diagnostics and, when
+    a snapshot is due, the evaluation returns."""
+    scored = window.count("correct_action_rate")
+    scored_action = env.scored_action
+    row = {
+        "step": step,
+        "correct_action_rate": window.mean("correct_action_rate"),
+        "scored_in_window": scored,
+        "scored_visits": (rows[-1]["scored_visits"] if rows else 0) + scored,
+        "correct_action_ceiling": correct_action_ceiling(agent.exploration_prior(),
+                                                         scored_action[scored_action >= 0], agent.cfg.epsilon),
+        **agent.diagnostics(),
+    }
+    if budget.evaluates_at(step):
+        returns = evaluate(agent, env, budget, np.random.default_rng([seed, step]))
+        row.update(eval_return=float(returns.mean()), eval_return_std=float(returns.std()))
+    return row
 
 
 def make_trainer(spec: dict):
-    """(train function, total steps, its Diverged exception, device description) for a gridworld run."""
+    """(train function, total steps, device description) for a gridworld run."""
     env = GridWorld(spec["env"])
     agent = AGENTS[spec["agent"]](env.n_states, env.n_actions, TabularConfig(**spec["agent_config"]))
     budget = Budget(**spec["budget"])
@@ -417,4 +402,4 @@ def make_trainer(spec: dict):
     def fit(**kwargs):
         return train(agent, env, budget, spec["seed"], **kwargs)
 
-    return fit, budget.total_steps, Diverged, "cpu"
+    return fit, budget.total_steps, "cpu"
