@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from rlrepro.mirl import soft
+from rlrepro.mirl.losses import td_target  # noqa: F401  (the one-step target, written once)
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -29,11 +30,6 @@ def squashed_gaussian_log_prob(mean: torch.Tensor, log_std: torch.Tensor, pre_ta
     normal = -0.5 * (((pre_tanh - mean) / log_std.exp()) ** 2 + LOG_2PI) - log_std
     log_det = 2.0 * (math.log(2.0) - pre_tanh - F.softplus(-2.0 * pre_tanh))
     return (normal - log_det).sum(-1)
-
-
-def td_target(reward: torch.Tensor, terminated: torch.Tensor, gamma: float, next_value: torch.Tensor) -> torch.Tensor:
-    """One-step bootstrap target r + gamma (1 - terminated) V(s'); time-outs are not terminal."""
-    return reward + gamma * (1.0 - terminated) * next_value
 
 
 def soft_state_value(q: torch.Tensor, log_prob: torch.Tensor, entropy_coef: float | torch.Tensor) -> torch.Tensor:
@@ -223,15 +219,3 @@ def urex_weights(returns: torch.Tensor, log_probs: torch.Tensor, tau: float) -> 
 
 
 # ------------------------------------------------------------------ DQN, SQL and MIRL on Atari (Paper A)
-
-def q_regression_loss(q_taken: torch.Tensor, target: torch.Tensor, kind: str = "mse") -> torch.Tensor:
-    """L(theta, rho) = E[(Q_theta(s, a) - (r + gamma V_target(s')))^2], Paper A eq. (4).
-
-    ``kind='huber'`` is Nature DQN's clipped error (quadratic within 1, linear outside) instead of
-    the paper's square. ``target`` carries no gradient (the caller builds it from the target network).
-    """
-    if kind == "mse":
-        return F.mse_loss(q_taken, target)
-    if kind == "huber":
-        return F.smooth_l1_loss(q_taken, target)
-    raise ValueError(f"unknown Q loss {kind!r}; allowed: mse, huber")

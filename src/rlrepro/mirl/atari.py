@@ -34,7 +34,7 @@ from rlrepro.core.devices import device_description, torch_device
 from rlrepro.core.loop import Bookkeeping, ConfigFields, Diverged, TrainState, Window, check_finite
 from rlrepro.core.runstore import cpu_copy
 from rlrepro.envs.atari import make_atari_env
-from rlrepro.epmd.losses import q_regression_loss, td_target
+from rlrepro.mirl.losses import q_regression_loss, td_target
 from rlrepro.mirl.replay import FrameReplay
 from rlrepro.mirl.soft import beta_update, prior_epsilon_greedy, prior_update, soft_logits, soft_policy, soft_value
 
