@@ -84,11 +84,11 @@ def _resolve_ref(schema: dict, ref: str) -> dict:
     return node
 
 
-def schema_errors(data: Any, schema_path: Path) -> list[tuple[tuple, str]]:
+def schema_errors(data: Any, schema_path: Path | dict) -> list[tuple[tuple, str]]:
     """Every way ``data`` breaks the JSON Schema (YAML) at ``schema_path``, in key order: (key path, problem),
     the problem followed, for an unknown key, by the allowed keys and, where a value fits none of several
     alternatives or no pattern, by the schema's description of what is expected. Shared by every validated YAML file."""
-    schema = yaml.safe_load(Path(schema_path).read_text())
+    schema = schema_path if isinstance(schema_path, dict) else yaml.safe_load(Path(schema_path).read_text())
     validator = jsonschema.Draft202012Validator(schema)
     out = []
     for err in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
@@ -102,14 +102,37 @@ def schema_errors(data: Any, schema_path: Path) -> list[tuple[tuple, str]]:
     return out
 
 
-def schema_problems(data: Any, schema_path: Path) -> list[str]:
+def schema_problems(data: Any, schema_path: Path | dict) -> list[str]:
     """:func:`schema_errors` as lines 'key.path: problem'."""
     return [f"{_where(path)}: {problem}" for path, problem in schema_errors(data, schema_path)]
 
 
+def config_schema(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
+    """The workflow config's JSON Schema with what the kinds registry knows filled in: the kind names,
+    every kind's agents, a ``resources.train_<kind>`` family per kind (required for the kinds the
+    config's experiments use) and a ``final_window`` entry per kind. A kind added to
+    :data:`~rlrepro.core.kinds.KINDS` is thus valid config without editing the schema file."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    defs, props = schema["$defs"], schema["properties"]
+    defs["experiment"]["properties"]["kind"]["enum"] = list(KINDS)
+    agents = defs["algorithm"]["properties"]["agent"]["enum"]
+    agents += [a for kind in KINDS.values() for a in kind.agents if a not in agents]
+    resources = props["resources"]
+    used = {exp.get("kind") for exp in (config.get("experiments") or {}).values() if isinstance(exp, dict)}
+    resources["required"] = [r for r in resources["required"] if not r.startswith("train_")]
+    resources["required"] += [f"train_{kind}" for kind in KINDS if kind in used]
+    for kind in KINDS:
+        resources["properties"].setdefault(f"train_{kind}", {"$ref": "#/$defs/resources"})
+    for option in props["analysis"]["properties"]["final_window"]["oneOf"]:
+        if option.get("type") == "object":
+            option["required"] = [kind for kind in KINDS if kind in used]
+            option["properties"] = {kind: {"type": "integer", "minimum": 1} for kind in KINDS}
+    return schema
+
+
 def validate_config(config: dict, schema_path: Path = SCHEMA_PATH) -> None:
     """Raise :class:`ConfigError` listing every problem, each with its key path."""
-    problems = schema_problems(config, schema_path)
+    problems = schema_problems(config, config_schema(config, schema_path))
     if not problems:
         problems = _semantic_problems(config)
     if problems:
