@@ -19,8 +19,9 @@ rule report_tables:
     resources:
         **site_resources("report"),
     shell:
-        "python -m rlrepro.reporting.tables --experiment {wildcards.experiment} --final {input.final} --runs {input.runs} "
-        "--stats {input.stats} --panels {params.panels:q} --references {input.references} --output {output} 2> {log}"
+        "python -m rlrepro.reporting.tables --experiment {wildcards.experiment} --final {input.final} "
+        "--runs {input.runs} --stats {input.stats} --panels {params.panels:q} "
+        "--references {input.references} --output {output} 2> {log}"
 
 
 rule report_pdf:
@@ -90,5 +91,6 @@ rule claims:
     resources:
         **site_resources("report"),
     shell:
-        "python -m rlrepro.analysis.claims --claims {input.claims} --aggregate {params.aggregate_dir} --analysis {params.analysis:q} "
-        "--human-scores {input.human_scores} --output {output.table} --tex {output.tex} > {log} 2>&1"
+        "python -m rlrepro.analysis.claims --claims {input.claims} --aggregate {params.aggregate_dir} "
+        "--analysis {params.analysis:q} --human-scores {input.human_scores} "
+        "--output {output.table} --tex {output.tex} > {log} 2>&1"
