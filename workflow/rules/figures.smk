@@ -20,7 +20,7 @@ for kind in KINDS.values():
         params:
             panels=lambda w: json.dumps(config["experiments"][w.experiment].get("figures", {})),
             analysis=config["analysis"],
-            figure_dir=paths.FIGURE_DIR,
+            figure_dir=lambda w, output: Path(output.figures[0]).parent,
             notebook=notebook_of,
         log:
             paths.log("figures", "{experiment}"),
@@ -50,7 +50,7 @@ rule figures_robust:
         figure=report(paths.robust_figure("{paper}"), caption=ROBUST_CAPTION, category=FIGURE_CATEGORY,
                       subcategory="{paper}"),
     params:
-        figure_dir=paths.FIGURE_DIR,
+        figure_dir=subpath(output.figure, parent=True),
         notebook=notebook_of,
     log:
         paths.log("figures", "robust_{paper}"),

@@ -57,7 +57,7 @@ rule provenance:
         paths.generated_tex("provenance"),
     params:
         config=json.dumps(config, sort_keys=True),
-        aggregate_dir=paths.AGGREGATE_DIR,
+        aggregate_dir=lambda w, input: Path(input.runs[0]).parent.parent,
     log:
         paths.log("report", "provenance"),
     conda:
@@ -82,7 +82,7 @@ rule claims:
         tex=paths.generated_tex("claims"),
     params:
         analysis=json.dumps(config["analysis"], sort_keys=True),
-        aggregate_dir=paths.AGGREGATE_DIR,
+        aggregate_dir=lambda w, input: Path(input.runs[0]).parent.parent,
     log:
         paths.log("report", "claims"),
     conda:
