@@ -20,5 +20,5 @@ include: "workflow/rules/report.smk"
 
 rule all:
     input:
-        "report/report.pdf",
+        paths.REPORT_PDF,
     default_target: True

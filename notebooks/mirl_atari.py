@@ -18,52 +18,40 @@
 # band. Second figure: the final human-normalised score aggregated over games, interquartile mean
 # and mean with the aggregate stage's stratified-bootstrap intervals (rliable), one row per algorithm.
 
-# %% tags=["parameters"]
-tidy_path = "results/aggregate/mirl/tidy.csv.gz"
-runs_path = "results/aggregate/mirl/runs.csv"
-final_path = "results/aggregate/mirl/final.csv"
-experiment = "mirl_atari"
-panels = '{"dqn_sql_mirl": ["dqn", "deep_sql", "deep_mirl"]}'
-figure_dir = "results/figures"
-confidence = 0.95
-
 # %%
 import json
-from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
 from rlrepro.analysis.aggregate import ALL_GAMES
+from rlrepro.core import paths
+from rlrepro.reporting import figures
 
+# %% tags=["parameters"]
+tidy_path = paths.aggregate_file("mirl", "tidy")
+runs_path = paths.aggregate_file("mirl", "runs")
+final_path = paths.aggregate_file("mirl", "final")
+experiment = "mirl_atari"
+panels = '{"dqn_sql_mirl": ["dqn", "deep_sql", "deep_mirl"]}'
+figure_dir = paths.FIGURE_DIR
+confidence = 0.95
+
+# %%
+figure_dir = figures.set_up(figure_dir)
 panels = json.loads(panels)
-algos = list(dict.fromkeys(a for members in panels.values() for a in members))
-figure_dir = Path(figure_dir)
-figure_dir.mkdir(parents=True, exist_ok=True)
+algos = figures.panel_algorithms(panels)
 tidy = pd.read_csv(tidy_path)
 tidy = tidy[(tidy.experiment == experiment) & (tidy.metric == "eval_return") & tidy.algo.isin(algos)]
-runs = pd.read_csv(runs_path)
-runs = runs[runs.experiment == experiment]
+runs = figures.experiment_runs(runs_path, experiment)
 final = pd.read_csv(final_path)
 final = final[(final.experiment == experiment) & (final.env == ALL_GAMES) & final.algo.isin(algos)]
 games = list(dict.fromkeys(runs.env))
-labels = runs.drop_duplicates("algo").set_index("algo").label
+labels = figures.algorithm_labels(runs)
 below_scale = bool(runs.below_paper_scale.any())
-palette = dict(zip(algos, sns.color_palette(n_colors=len(algos)), strict=True))
-sns.set_theme(style="whitegrid", context="paper")
-
-
-def mark_scale(fig):
-    if below_scale:
-        fig.text(0.99, 0.005, "BELOW PAPER SCALE", ha="right", va="bottom", color="crimson", fontsize=9, weight="bold")
-
-
-runs.groupby(["algo", "env"]).agg(seeds=("seed", "size"), diverged=("status", lambda s: int((s == "diverged").sum())),
-                                  steps=("last_step", "max"), minutes=("wall_time_s", lambda s: s.sum() / 60))
+palette = figures.colours(algos, "tab10")  # matplotlib's default colours, as these figures have always had
+figures.run_summary(runs)
 
 # %% [markdown]
 # ## Learning curves, one column per game
@@ -74,8 +62,7 @@ for col, game in enumerate(games):
     ax = axes[0, col]
     sns.lineplot(data=tidy[tidy.env == game], x="step", y="value", hue="algo", hue_order=algos, palette=palette,
                  errorbar=("ci", round(100 * confidence)), seed=0, ax=ax, linewidth=1.2, legend=col == 0)
-    for _, run in runs[(runs.env == game) & (runs.status == "diverged")].iterrows():
-        ax.axvline(run.diverged_at_step, ymax=0.06, color=palette.get(run.algo, "k"), linewidth=1.5)
+    figures.mark_divergences(ax, runs[runs.env == game], palette)
     ax.set_title(game.removesuffix("NoFrameskip-v4"), fontsize=8)
     ax.set_xlabel("agent steps (4 frames each)")
     ax.set_ylabel("evaluation return" if col == 0 else "")
@@ -84,7 +71,7 @@ for col, game in enumerate(games):
 if axes[0, 0].get_legend() is not None:
     handles, names = axes[0, 0].get_legend_handles_labels()
     axes[0, 0].legend(handles, [labels.get(n, n) for n in names], fontsize=6, title=None)
-mark_scale(fig)
+figures.stamp_below_paper_scale(fig, below_scale)
 fig.tight_layout()
 fig.savefig(figure_dir / f"{experiment}_curves.pdf")
 
@@ -107,6 +94,6 @@ for ax, stat, title in ((axes[0], "iqm", "IQM"), (axes[1], "mean", "mean")):
     ax.tick_params(labelsize=6)
 axes[0].set_yticks(range(len(algos)), [labels.get(a, a) for a in algos])
 axes[0].set_ylim(-0.6, len(algos) - 0.4)
-mark_scale(fig)
+figures.stamp_below_paper_scale(fig, below_scale)
 fig.tight_layout()
 fig.savefig(figure_dir / f"{experiment}_aggregate.pdf")

@@ -23,41 +23,38 @@
 # Lines are means over seeds; bands are t-intervals over seeds (mean +- t * standard error, at the
 # configured confidence), computed per x by seaborn.
 
-# %% tags=["parameters"]
-tidy_path = "results/aggregate/mirl/tidy.csv.gz"
-runs_path = "results/aggregate/mirl/runs.csv"
-experiment = "mirl_tabular"
-panels = '{"paper_hyperparameters": ["ql", "sql", "sql_m", "mirl"]}'
-figure_dir = "results/figures"
-ema_window = 10
-confidence = 0.95
-
 # %%
 import json
-from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
 from scipy import stats
 
+from rlrepro.core import paths
+from rlrepro.reporting import figures
+
+# %% tags=["parameters"]
+tidy_path = paths.aggregate_file("mirl", "tidy")
+runs_path = paths.aggregate_file("mirl", "runs")
+experiment = "mirl_tabular"
+panels = '{"paper_hyperparameters": ["ql", "sql", "sql_m", "mirl"]}'
+figure_dir = paths.FIGURE_DIR
+ema_window = 10
+confidence = 0.95
+
+# %%
+figure_dir = figures.set_up(figure_dir)
 panels = json.loads(panels)
-figure_dir = Path(figure_dir)
-figure_dir.mkdir(parents=True, exist_ok=True)
 tidy = pd.read_csv(tidy_path)
 tidy = tidy[tidy.experiment == experiment]
-runs = pd.read_csv(runs_path)
-runs = runs[runs.experiment == experiment]
+runs = figures.experiment_runs(runs_path, experiment)
 ENVS = {"corridor": "3x20 corridor", "left_once": "8x8 'left exactly once'"}
 envs = [e for e in ENVS if e in set(tidy.env)]
 below_scale = bool(runs.below_paper_scale.any())
 n_seeds = int(runs.groupby(["algo", "env"]).seed.nunique().max())
 errorbar = ("se", float(stats.t.ppf(0.5 + confidence / 2, max(n_seeds - 1, 1))))  # t-interval over seeds
-sns.set_theme(style="whitegrid", context="paper")
 runs[["algo", "env", "seed", "status", "diverged_at_step", "below_paper_scale"]].head()
 
 
@@ -78,7 +75,8 @@ def smoothed_reward() -> pd.DataFrame:
 def correct_action() -> pd.DataFrame:
     """Correct-action rate per logging window. In the 8x8 grid the x-axis is the number of
     interactions in cell (3,6), as in the paper: each run is interpolated onto a common grid."""
-    rate = series("correct_action_rate").merge(series("scored_visits"), on=["paper", "experiment", "algo", "label", "agent", "env", "seed", "step"])
+    rate = series("correct_action_rate").merge(
+        series("scored_visits"), on=["paper", "experiment", "algo", "label", "agent", "env", "seed", "step"])
     parts = []
     for (algo, env), group in rate.groupby(["algo", "env"]):
         if env != "left_once":
@@ -90,17 +88,13 @@ def correct_action() -> pd.DataFrame:
         for seed, run in group.groupby("seed"):
             run = run.dropna(subset=["correct_action_rate"]).sort_values("scored_visits")
             values = np.interp(grid, run.scored_visits, run.correct_action_rate, right=np.nan)
-            parts.append(pd.DataFrame({"algo": algo, "env": env, "seed": seed, "x": grid, "correct_action_rate": values}))
+            parts.append(pd.DataFrame({"algo": algo, "env": env, "seed": seed, "x": grid,
+                                       "correct_action_rate": values}))
     return pd.concat(parts, ignore_index=True)
 
 
-def mark_scale(fig) -> None:
-    if below_scale:
-        fig.text(0.99, 0.01, "BELOW PAPER SCALE", ha="right", va="bottom", color="crimson", fontsize=9, weight="bold")
-
-
 def lineplot(ax, data, x, y, algos):
-    labels = runs.drop_duplicates("algo").set_index("algo").label
+    labels = figures.algorithm_labels(runs)
     sns.lineplot(data=data[data.algo.isin(algos)], x=x, y=y, hue="algo", hue_order=algos, errorbar=errorbar,
                  ax=ax, linewidth=1.2)
     handles, names = ax.get_legend_handles_labels()
@@ -130,7 +124,7 @@ for row, env in enumerate(envs):
             ax.set_ylabel("correct-action rate")
             ax.set_xlabel("interactions in (3,6)" if env == "left_once" else "environment steps")
         ax.set_title(f"{ENVS[env]}\n{panel.replace('_', ' ')}", fontsize=8)
-mark_scale(fig)
+figures.stamp_below_paper_scale(fig, below_scale, y=0.01)
 fig.tight_layout()
 fig.savefig(figure_dir / f"{experiment}_figure1.pdf")
 
@@ -141,8 +135,9 @@ fig.savefig(figure_dir / f"{experiment}_figure1.pdf")
 def reward_by_grid(algos: list[str], name: str, mark_divergence: bool = False, early: int = 0) -> None:
     """One reward panel per grid for ``algos``; optionally a tick at each run's divergence step, and
     (``early`` > 0) a second row with the raw snapshot returns up to step ``early``."""
-    fig, axes = plt.subplots(2 if early else 1, len(envs), figsize=(3.6 * len(envs), 2.8 + 2.4 * bool(early)), squeeze=False)
-    palette = dict(zip(algos, sns.color_palette(n_colors=len(algos)), strict=True))
+    fig, axes = plt.subplots(2 if early else 1, len(envs), figsize=(3.6 * len(envs), 2.8 + 2.4 * bool(early)),
+                             squeeze=False)
+    palette = figures.colours(algos)
     for ax, env in zip(axes[1] if early else [], envs):
         lineplot(ax, reward[(reward.env == env) & (reward.step <= early)], "step", "eval_return", algos)
         ax.set_title(f"{ENVS[env]}: first {early} steps, unsmoothed", fontsize=8)
@@ -151,18 +146,17 @@ def reward_by_grid(algos: list[str], name: str, mark_divergence: bool = False, e
     for ax, env in zip(axes[0], envs, strict=True):
         lineplot(ax, reward[reward.env == env], "step", "eval_return_ema", algos)
         if mark_divergence:
-            diverged = runs[(runs.env == env) & (runs.status == "diverged") & runs.algo.isin(algos)]
-            for _, run in diverged.iterrows():
-                ax.axvline(run.diverged_at_step, ymax=0.06, color=palette[run.algo], linewidth=1.5)
+            figures.mark_divergences(ax, runs[(runs.env == env) & runs.algo.isin(algos)], palette)
         ax.set_title(ENVS[env], fontsize=8)
         ax.set_xlabel("environment steps")
         ax.set_ylabel("evaluation reward (EMA)")
-    mark_scale(fig)
+    figures.stamp_below_paper_scale(fig, below_scale, y=0.01)
     fig.tight_layout()
     fig.savefig(figure_dir / f"{experiment}_{name}.pdf")
 
 
-early_until = int(runs.early_eval_until.max()) if "early_eval_until" in runs and runs.early_eval_until.notna().any() else 0
+has_early_snapshots = "early_eval_until" in runs and runs.early_eval_until.notna().any()
+early_until = int(runs.early_eval_until.max()) if has_early_snapshots else 0
 reward_by_grid(panels.get("alpha_rho_sweep", []), "alpha_rho_sweep", early=early_until)
 
 # %% [markdown]

@@ -20,35 +20,32 @@
 # with its interval (Agarwal et al. 2021). The normalisation per experiment is in `rlrepro.analysis.robust`.
 # An experiment with a single task has no across-task statistics and no row here.
 
-# %% tags=["parameters"]
-robust_path = "results/aggregate/robust.csv"
-profiles_path = "results/aggregate/profiles.csv"
-runs_path = "results/aggregate/mirl/runs.csv"
-paper = "mirl"
-figure_dir = "results/figures"
-
 # %%
 import textwrap
-from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
-import seaborn as sns
 
-figure_dir = Path(figure_dir)
-figure_dir.mkdir(parents=True, exist_ok=True)
+from rlrepro.core import paths
+from rlrepro.reporting import figures
+
+# %% tags=["parameters"]
+robust_path = paths.ROBUST
+profiles_path = paths.PROFILES
+runs_path = paths.aggregate_file("mirl", "runs")
+paper = "mirl"
+figure_dir = paths.FIGURE_DIR
+
+# %%
+figure_dir = figures.set_up(figure_dir)
 robust = pd.read_csv(robust_path, keep_default_na=False, na_values=[""])
 robust = robust[robust.paper == paper]
 profiles = pd.read_csv(profiles_path)
 profiles = profiles[profiles.paper == paper]
 runs = pd.read_csv(runs_path)
 runs = runs[runs.paper == paper]
-labels = runs.drop_duplicates("algo").set_index("algo").label.to_dict()
+labels = figures.algorithm_labels(runs).to_dict()
 experiments = list(dict.fromkeys(robust.experiment))
-sns.set_theme(style="whitegrid", context="paper")
 robust[["experiment", "statistic", "algo", "x", "y", "estimate", "low", "high", "n_tasks", "n_seeds"]]
 
 
@@ -66,7 +63,8 @@ def display_names(algos):
 if not experiments:
     fig, ax = plt.subplots(figsize=(7, 1.2))
     ax.axis("off")
-    ax.text(0.5, 0.5, f"{paper}: no experiment has results on at least two tasks, so there are no across-task statistics",
+    ax.text(0.5, 0.5,
+            f"{paper}: no experiment has results on at least two tasks, so there are no across-task statistics",
             ha="center", va="center", fontsize=9)
     below_scale = bool(runs.below_paper_scale.any())
 else:
@@ -75,7 +73,7 @@ else:
         prof = profiles[profiles.experiment == experiment]
         algos = list(dict.fromkeys(prof.algo))
         names = display_names(algos)
-        palette = dict(zip(algos, sns.color_palette(n_colors=len(algos)), strict=True))
+        palette = figures.colours(algos)
         mine = robust[robust.experiment == experiment]
         first = mine.iloc[0]
         seeds = "-".join(map(str, sorted({int(mine.n_seeds.min()), int(mine.n_seeds.max())})))
@@ -86,7 +84,8 @@ else:
             ax.fill_between(curve.tau, curve.low, curve.high, color=palette[algo], alpha=0.2, linewidth=0)
         ax.set_ylim(-0.02, 1.02)
         # zoom onto the thresholds where some profile or band is strictly between 0 and 1
-        moving = prof[(prof[["fraction", "low", "high"]] > 0).any(axis=1) & (prof[["fraction", "low", "high"]] < 1).any(axis=1)]
+        bounds = prof[["fraction", "low", "high"]]
+        moving = prof[(bounds > 0).any(axis=1) & (bounds < 1).any(axis=1)]
         if len(moving):
             step = prof.tau.drop_duplicates().diff().median()
             ax.set_xlim(moving.tau.min() - step, moving.tau.max() + step)
@@ -116,7 +115,6 @@ else:
         ax.set_title(f"P(method > baseline) on a random task; {int(first.reps)} bootstrap resamples", fontsize=7)
     # an experiment's runs are below paper scale if any run behind its statistics is
     below_scale = bool(runs[runs.experiment.isin(experiments)].below_paper_scale.any())
-if below_scale:
-    fig.text(0.99, 0.005, "BELOW PAPER SCALE", ha="right", va="bottom", color="crimson", fontsize=9, weight="bold")
+figures.stamp_below_paper_scale(fig, below_scale)
 fig.tight_layout(rect=(0, 0.03, 1, 1))
 fig.savefig(figure_dir / f"robust_{paper}.pdf")

@@ -2,11 +2,13 @@
 
 import re
 import tomllib
+from pathlib import Path
 
 import yaml
 from packaging.requirements import Requirement
 
 from conftest import REPO
+from rlrepro.core.kinds import KINDS
 
 
 def lock() -> dict[str, str]:
@@ -59,18 +61,24 @@ def test_cpu_env_takes_the_cpu_build_of_torch_and_cuda_env_the_cuda_build():
     assert not any("whl/cpu" in line for line in pip_section("train-cuda"))
 
 
-def test_train_rule_env_follows_the_device_the_profile_sets():
+def rule_conda_envs(device: str) -> dict[str, str | None]:
+    """Rule name -> its conda env file (repository path; None if it has none), with the config's device set."""
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings
 
+    with SnakemakeApi(OutputSettings(quiet={"all"})) as api:
+        workflow = api.workflow(resource_settings=ResourceSettings(cores=1), snakefile=REPO / "Snakefile",
+                                config_settings=ConfigSettings(config={"device": device}), workdir=REPO)
+        rules = [rule for rule in workflow._workflow.rules if rule.shellcmd is not None]  # not `rule all`
+        return {rule.name: rule.conda_env and str((REPO / "workflow/rules" / str(rule.conda_env)).resolve())
+                for rule in rules}
+
+
+def test_train_rule_env_follows_the_device_the_profile_sets():
     gpu_profile = yaml.safe_load((REPO / "workflow/profiles/slurm-gpu/config.yaml").read_text())
     assert gpu_profile["config"] == ["device=cuda"]
     for device, env in (("cpu", "envs/train.yaml"), ("cuda", "envs/train-cuda.yaml")):
-        with SnakemakeApi(OutputSettings(quiet={"all"})) as api:
-            workflow = api.workflow(resource_settings=ResourceSettings(cores=1), snakefile=REPO / "Snakefile",
-                                    config_settings=ConfigSettings(config={"device": device}), workdir=REPO)
-            conda_env = workflow._workflow.get_rule("train").conda_env
-        assert (REPO / "workflow/rules" / conda_env).resolve() == (REPO / env).resolve()
+        assert rule_conda_envs(device)["train"] == str((REPO / env).resolve())
 
 
 def test_gpu_profile_is_the_cpu_profile_plus_the_device():
@@ -82,12 +90,9 @@ def test_gpu_profile_is_the_cpu_profile_plus_the_device():
 
 
 def test_every_rule_has_a_conda_env_that_exists():
-    for smk in (REPO / "workflow/rules").glob("*.smk"):
-        text = smk.read_text()
-        rules = re.findall(r"^rule (\w+):", text, flags=re.M)
-        envs = re.findall(r"conda:\s*\n\s*(\S+)", text)
-        assert len(envs) == len(rules), f"{smk.name}: every rule needs a conda env"
-        for env in envs:
-            paths = ["../../envs/train.yaml", "../../envs/train-cuda.yaml"] if env == "TRAIN_ENV" else [env.strip('"')]
-            for path in paths:
-                assert (smk.parent / path).resolve().exists(), f"{smk.name}: {path} missing"
+    for device in ("cpu", "cuda"):
+        envs = rule_conda_envs(device)
+        assert {f"figures_{kind}" for kind in KINDS} <= set(envs)  # one figure rule per registered kind
+        for rule, env in envs.items():
+            assert env is not None, f"rule {rule} needs a conda env"
+            assert Path(env).exists(), f"rule {rule}: {env} missing"

@@ -18,14 +18,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from rlrepro.core import runstore
+from rlrepro.core import paths, runstore
 from rlrepro.core.config import ConfigError, check_spec, load_config, resolve_run, validate_config
 from rlrepro.core.kinds import KINDS
 from rlrepro.core.loop import Diverged
 
 
-def default_run_dir(spec: dict, root: Path = Path("results/runs")) -> Path:
-    return root / spec["paper"] / spec["algo"] / spec["env"] / f"seed{spec['seed']}"
+def default_run_dir(spec: dict) -> Path:
+    return Path(paths.run_dir(spec["paper"], spec["algo"], spec["env"], spec["seed"]))
 
 
 def run(spec: dict, run_dir: Path, progress: bool = True) -> dict:
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--algo")
     parser.add_argument("--env")
     parser.add_argument("--seed", type=int)
-    parser.add_argument("--run-dir", type=Path, help="default: results/runs/<paper>/<algo>/<env>/seed<seed>")
+    parser.add_argument("--run-dir", type=Path, help=f"default: {paths.RUN_DIR}")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (default 1, fastest for these small networks; the rule passes its thread count)")

@@ -4,15 +4,12 @@ rule aggregate:
         metas=lambda w: run_files(w.paper, "meta.json"),
         human_scores="report/data/atari_human_random.csv",
     output:
-        tidy="results/aggregate/{paper}/tidy.csv.gz",
-        runs="results/aggregate/{paper}/runs.csv",
-        final="results/aggregate/{paper}/final.csv",
-        stats="results/aggregate/{paper}/stats.json",
+        **{name: paths.aggregate_file("{paper}", name) for name in paths.AGGREGATE_FILES},
     params:
         analysis=json.dumps(config["analysis"], sort_keys=True),
         out_dir=subpath(output.final, parent=True),
     log:
-        "results/logs/aggregate/{paper}.log",
+        paths.log("aggregate", "{paper}"),
     conda:
         "../../envs/analysis.yaml"
     threads: resource("aggregate", "threads")
@@ -26,19 +23,19 @@ rule aggregate:
 rule robust_statistics:
     """Across-task statistics (rliable): IQM of normalised scores, probability of improvement, performance profiles."""
     input:
-        runs=expand("results/aggregate/{paper}/runs.csv", paper=PAPERS),
-        final=expand("results/aggregate/{paper}/final.csv", paper=PAPERS),
+        runs=all_papers_aggregate("runs"),
+        final=all_papers_aggregate("final"),
         human_scores="report/data/atari_human_random.csv",
         references="report/data/reference_returns.csv",
     output:
-        robust="results/aggregate/robust.csv",
-        profiles="results/aggregate/profiles.csv",
-        tex="report/generated/robust.tex",
+        robust=paths.ROBUST,
+        profiles=paths.PROFILES,
+        tex=paths.generated_tex("robust"),
     params:
         analysis=json.dumps(config["analysis"], sort_keys=True),
         aggregate_dir=subpath(output.robust, parent=True),
     log:
-        "results/logs/aggregate/robust.log",
+        paths.log("aggregate", "robust"),
     conda:
         "../../envs/analysis.yaml"
     threads: resource("aggregate", "threads")

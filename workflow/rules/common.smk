@@ -8,14 +8,15 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # the package, also wit
 
 from snakemake.exceptions import WorkflowError
 
+from rlrepro.core import paths
 from rlrepro.core.cluster import ClusterError, check_site
 from rlrepro.core.config import find_experiment, iter_runs, resolve_run, validate_config
+from rlrepro.core.kinds import KINDS
 
 validate_config(config)  # stops here, before any job, naming every bad key
 
 RUNS = list(iter_runs(config))
 PAPERS = sorted({run["paper"] for run in RUNS})
-RUN_DIR = "results/runs/{paper}/{algo}/{env}/seed{seed}"
 
 
 wildcard_constraints:
@@ -28,7 +29,21 @@ wildcard_constraints:
 
 def run_files(paper, name):
     """One file of every run of a paper."""
-    return [f"{RUN_DIR.format(**run)}/{name}" for run in RUNS if run["paper"] == paper]
+    return [f"{paths.run_dir(**run)}/{name}" for run in RUNS if run["paper"] == paper]
+
+
+def paper_of(wildcards):
+    return config["experiments"][wildcards.experiment]["paper"]
+
+
+def paper_aggregate(name):
+    """Input function: the aggregate file ``name`` (tidy, runs, final, stats) of the experiment's paper."""
+    return lambda wildcards: paths.aggregate_file(paper_of(wildcards), name)
+
+
+def all_papers_aggregate(name):
+    """The aggregate file ``name`` of every paper of the config."""
+    return [paths.aggregate_file(paper, name) for paper in PAPERS]
 
 
 def run_spec(wildcards):
@@ -40,7 +55,6 @@ def resource(family, key):
     return config["resources"][family][key]
 
 
-NEURAL_KINDS = {"continuous", "atari"}  # kinds whose agents run on config["device"]; the others are CPU-only
 TRAIN_ENV = "../../envs/train-cuda.yaml" if config["device"] == "cuda" else "../../envs/train.yaml"
 
 
@@ -67,7 +81,7 @@ def check_slurm_site():
     if plugin is None or plugin.name != "slurm":
         return  # local, dry-run, or the job step inside an allocation
     needs_gpus = config["device"] == "cuda" and any(
-        exp["kind"] in NEURAL_KINDS and config["resources"][f"train_{exp['kind']}"]["gpu"] > 0
+        KINDS[exp["kind"]].neural and config["resources"][f"train_{exp['kind']}"]["gpu"] > 0
         for exp in config["experiments"].values())
     try:
         check_site(cluster_setting("partition"), cluster_setting("gpu_partition"), cluster_setting("gpu_model"),
@@ -87,7 +101,7 @@ def train_resources():
     def lookup(key):
         def value(wildcards):
             family, kind = train_family(wildcards)
-            gpus = resource(family, "gpu") if config["device"] == "cuda" and kind in NEURAL_KINDS else 0
+            gpus = resource(family, "gpu") if config["device"] == "cuda" and KINDS[kind].neural else 0
             return site_resources(family, gpus)[key]
 
         return value
@@ -114,14 +128,6 @@ def experiment_pattern(kind):
     return "|".join(map(re.escape, experiments_of(kind))) or "(?!)"
 
 
-FIGURES = {
-    "tabular": ["figure1", "alpha_rho_sweep", "stability"],
-    "continuous": ["curves"],
-    "algorithmic": ["curves"],
-    "atari": ["curves", "aggregate"],
-}
-
-
 FIGURE_CAPTION = "../report/figure.rst"  # relative to workflow/rules/
 FIGURE_CATEGORY = "Figures"
 ROBUST_CAPTION = "../report/robust.rst"
@@ -133,8 +139,7 @@ def notebook_of(wildcards, input):
 
 
 def figure_files(experiment):
-    kind = config["experiments"][experiment]["kind"]
-    return [f"results/figures/{experiment}_{name}.pdf" for name in FIGURES[kind]]
+    return paths.experiment_figures(experiment, config["experiments"][experiment]["kind"])
 
 
 onstart:

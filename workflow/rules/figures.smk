@@ -1,122 +1,59 @@
-rule figures_tabular:
-    """Execute the experiment's jupytext notebook with papermill; keep the executed notebook."""
-    input:
-        tidy=lambda w: f"results/aggregate/{config['experiments'][w.experiment]['paper']}/tidy.csv.gz",
-        runs=lambda w: f"results/aggregate/{config['experiments'][w.experiment]['paper']}/runs.csv",
-        notebook="notebooks/mirl_tabular.py",
-    output:
-        notebook="results/notebooks/{experiment}.ipynb",
-        figure1=report("results/figures/{experiment}_figure1.pdf", caption=FIGURE_CAPTION, category=FIGURE_CATEGORY, subcategory="{experiment}"),
-        sweep=report("results/figures/{experiment}_alpha_rho_sweep.pdf", caption=FIGURE_CAPTION, category=FIGURE_CATEGORY, subcategory="{experiment}"),
-        stability=report("results/figures/{experiment}_stability.pdf", caption=FIGURE_CAPTION, category=FIGURE_CATEGORY, subcategory="{experiment}"),
-    wildcard_constraints:
-        experiment=experiment_pattern("tabular"),
-    params:
-        panels=lambda w: json.dumps(config["experiments"][w.experiment].get("figures", {})),
-        analysis=config["analysis"],
-        notebook=notebook_of,
-    log:
-        "results/logs/figures/{experiment}.log",
-    conda:
-        "../../envs/analysis.yaml"
-    threads: resource("figures", "threads")
-    resources:
-        **site_resources("figures"),
-    shell:
-        "jupytext --to ipynb --output - {input.notebook} 2> {log} | "
-        "papermill - {output.notebook} --kernel python3 "
-        "-p tidy_path {input.tidy} -p runs_path {input.runs} -p experiment {wildcards.experiment} "
-        "-p panels {params.panels:q} -p figure_dir results/figures "
-        "-p ema_window {params.analysis[reward_ema_window]} -p confidence {params.analysis[confidence]} "
-        ">> {log} 2>&1"
+# One figure rule per experiment kind of the registry (rlrepro.core.kinds.KINDS): figures_tabular, figures_atari, ...
+# Each executes its kind's jupytext notebook with papermill, with the same parameters for every kind.
+for kind in KINDS.values():
 
-
-rule figures_continuous:
-    """Learning curves of one actor-critic experiment (jupytext notebook executed by papermill)."""
-    input:
-        tidy=lambda w: f"results/aggregate/{config['experiments'][w.experiment]['paper']}/tidy.csv.gz",
-        runs=lambda w: f"results/aggregate/{config['experiments'][w.experiment]['paper']}/runs.csv",
-        notebook="notebooks/epmd_continuous.py",
-    output:
-        notebook="results/notebooks/{experiment}.ipynb",
-        curves=report("results/figures/{experiment}_curves.pdf", caption=FIGURE_CAPTION, category=FIGURE_CATEGORY, subcategory="{experiment}"),
-    wildcard_constraints:
-        experiment=experiment_pattern("continuous"),
-    params:
-        panels=lambda w: json.dumps(config["experiments"][w.experiment].get("figures", {})),
-        notebook=notebook_of,
-    log:
-        "results/logs/figures/{experiment}.log",
-    conda:
-        "../../envs/analysis.yaml"
-    threads: resource("figures", "threads")
-    resources:
-        **site_resources("figures"),
-    shell:
-        "jupytext --to ipynb --output - {input.notebook} 2> {log} | "
-        "papermill - {output.notebook} --kernel python3 "
-        "-p tidy_path {input.tidy} -p runs_path {input.runs} -p experiment {wildcards.experiment} "
-        "-p panels {params.panels:q} -p figure_dir results/figures >> {log} 2>&1"
-
-
-use rule figures_continuous as figures_algorithmic with:
-    input:
-        tidy=lambda w: f"results/aggregate/{config['experiments'][w.experiment]['paper']}/tidy.csv.gz",
-        runs=lambda w: f"results/aggregate/{config['experiments'][w.experiment]['paper']}/runs.csv",
-        notebook="notebooks/epmd_algorithmic.py",
-    wildcard_constraints:
-        experiment=experiment_pattern("algorithmic"),
-    params:
-        panels=lambda w: json.dumps(config["experiments"][w.experiment].get("figures", {})),
-        notebook=notebook_of,
-
-
-rule figures_atari:
-    """Learning curves per game and the human-normalised aggregate over games of one Atari experiment."""
-    input:
-        tidy=lambda w: f"results/aggregate/{config['experiments'][w.experiment]['paper']}/tidy.csv.gz",
-        runs=lambda w: f"results/aggregate/{config['experiments'][w.experiment]['paper']}/runs.csv",
-        final=lambda w: f"results/aggregate/{config['experiments'][w.experiment]['paper']}/final.csv",
-        notebook="notebooks/mirl_atari.py",
-    output:
-        notebook="results/notebooks/{experiment}.ipynb",
-        curves=report("results/figures/{experiment}_curves.pdf", caption=FIGURE_CAPTION, category=FIGURE_CATEGORY, subcategory="{experiment}"),
-        aggregate=report("results/figures/{experiment}_aggregate.pdf", caption=FIGURE_CAPTION, category=FIGURE_CATEGORY, subcategory="{experiment}"),
-    wildcard_constraints:
-        experiment=experiment_pattern("atari"),
-    params:
-        panels=lambda w: json.dumps(config["experiments"][w.experiment].get("figures", {})),
-        confidence=config["analysis"]["confidence"],
-        notebook=notebook_of,
-    log:
-        "results/logs/figures/{experiment}.log",
-    conda:
-        "../../envs/analysis.yaml"
-    threads: resource("figures", "threads")
-    resources:
-        **site_resources("figures"),
-    shell:
-        "jupytext --to ipynb --output - {input.notebook} 2> {log} | "
-        "papermill - {output.notebook} --kernel python3 "
-        "-p tidy_path {input.tidy} -p runs_path {input.runs} -p final_path {input.final} "
-        "-p experiment {wildcards.experiment} -p panels {params.panels:q} -p figure_dir results/figures "
-        "-p confidence {params.confidence} >> {log} 2>&1"
+    rule:
+        """Execute the kind's jupytext notebook with papermill; keep the executed notebook."""
+        name:
+            f"figures_{kind.name}"
+        input:
+            tidy=paper_aggregate("tidy"),
+            runs=paper_aggregate("runs"),
+            final=paper_aggregate("final"),
+            notebook=kind.notebook,
+        output:
+            notebook=paths.executed_notebook("{experiment}"),
+            figures=report(paths.experiment_figures("{experiment}", kind.name), caption=FIGURE_CAPTION,
+                           category=FIGURE_CATEGORY, subcategory="{experiment}"),
+        wildcard_constraints:
+            experiment=experiment_pattern(kind.name),
+        params:
+            panels=lambda w: json.dumps(config["experiments"][w.experiment].get("figures", {})),
+            analysis=config["analysis"],
+            figure_dir=lambda w, output: Path(output.figures[0]).parent,
+            notebook=notebook_of,
+        log:
+            paths.log("figures", "{experiment}"),
+        conda:
+            "../../envs/analysis.yaml"
+        threads: resource("figures", "threads")
+        resources:
+            **site_resources("figures"),
+        shell:
+            "jupytext --to ipynb --output - {input.notebook} 2> {log} | "
+            "papermill - {output.notebook} --kernel python3 "
+            "-p tidy_path {input.tidy} -p runs_path {input.runs} -p final_path {input.final} "
+            "-p experiment {wildcards.experiment} -p panels {params.panels:q} -p figure_dir {params.figure_dir} "
+            "-p ema_window {params.analysis[reward_ema_window]} -p confidence {params.analysis[confidence]} "
+            ">> {log} 2>&1"
 
 
 rule figures_robust:
     """Performance profiles and probabilities of improvement of one paper's multi-task experiments."""
     input:
-        robust="results/aggregate/robust.csv",
-        profiles="results/aggregate/profiles.csv",
-        runs="results/aggregate/{paper}/runs.csv",
+        robust=paths.ROBUST,
+        profiles=paths.PROFILES,
+        runs=paths.aggregate_file("{paper}", "runs"),
         notebook="notebooks/robust_statistics.py",
     output:
-        notebook="results/notebooks/robust_{paper}.ipynb",
-        figure=report("results/figures/robust_{paper}.pdf", caption=ROBUST_CAPTION, category=FIGURE_CATEGORY, subcategory="{paper}"),
+        notebook=paths.executed_notebook("robust_{paper}"),
+        figure=report(paths.robust_figure("{paper}"), caption=ROBUST_CAPTION, category=FIGURE_CATEGORY,
+                      subcategory="{paper}"),
     params:
+        figure_dir=subpath(output.figure, parent=True),
         notebook=notebook_of,
     log:
-        "results/logs/figures/robust_{paper}.log",
+        paths.log("figures", "robust_{paper}"),
     conda:
         "../../envs/analysis.yaml"
     threads: resource("figures", "threads")
@@ -126,4 +63,4 @@ rule figures_robust:
         "jupytext --to ipynb --output - {input.notebook} 2> {log} | "
         "papermill - {output.notebook} --kernel python3 "
         "-p robust_path {input.robust} -p profiles_path {input.profiles} -p runs_path {input.runs} "
-        "-p paper {wildcards.paper} -p figure_dir results/figures >> {log} 2>&1"
+        "-p paper {wildcards.paper} -p figure_dir {params.figure_dir} >> {log} 2>&1"

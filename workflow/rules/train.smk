@@ -1,13 +1,13 @@
 rule train:
     """One training run per (paper, algo, env, seed); resumes from its checkpoint if one exists."""
     output:
-        metrics=f"{RUN_DIR}/metrics.csv",
-        meta=f"{RUN_DIR}/meta.json",
+        metrics=f"{paths.RUN_DIR}/metrics.csv",
+        meta=f"{paths.RUN_DIR}/meta.json",
     params:
         spec=run_spec,
-        run_dir=RUN_DIR,
+        run_dir=paths.RUN_DIR,
     log:
-        "results/logs/train/{paper}/{algo}/{env}/seed{seed}.log",
+        paths.log("train", paths.RUN_NAME),
     conda:
         TRAIN_ENV
     group:
