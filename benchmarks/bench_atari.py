@@ -74,6 +74,7 @@ import time
 import gymnasium as gym
 import torch
 
+from rlrepro.envs.atari import check_game
 from rlrepro.mirl.atari import (
     AGENTS,
     AtariBudget,
@@ -82,7 +83,6 @@ from rlrepro.mirl.atari import (
     make_eval_env,
     train,
 )
-from rlrepro.envs.atari import check_game
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_continuous import StopAtEvaluation, TrainingOver  # noqa: E402 (the same clock as the continuous benchmark)
@@ -261,8 +261,8 @@ def main() -> None:
         for p in PHASES:
             ours[p].append(mine[p])
             theirs[p].append(ref[p])
-        print(f"  repeat {r + 1}  " + "   ".join(f"{p}: ours {mine[p]:7.1f}, SB3 {ref[p]:7.1f} steps/s" for p in PHASES),
-              flush=True)
+        print(f"  repeat {r + 1}  "
+              + "   ".join(f"{p}: ours {mine[p]:7.1f}, SB3 {ref[p]:7.1f} steps/s" for p in PHASES), flush=True)
 
     print()
     print(f"{'phase':<10}{'ours steps/s':>14}{'SB3 steps/s':>14}{'ratio ours/SB3':>16}")

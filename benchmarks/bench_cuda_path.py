@@ -71,7 +71,8 @@ def main() -> None:
     name = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
     print(f"device {args.device} ({name}), torch {torch.__version__}, {args.threads} CPU thread(s)")
     graphs = (False, True) if args.device == "cuda" else (False,)
-    print(f"\n{'agent':6} {'update path':12} {'steps/s':>9}   ({args.env}, 2x256, batch 256, {args.steps - args.warmup} timed steps)")
+    print(f"\n{'agent':6} {'update path':12} {'steps/s':>9}   "
+          f"({args.env}, 2x256, batch 256, {args.steps - args.warmup} timed steps)")
     speeds = {}
     for algo in AGENTS:
         for graph in graphs:
@@ -82,7 +83,8 @@ def main() -> None:
     print(f"\nPendulum-v1 after {args.learn_steps} steps (mean of the last two evaluations, 5 episodes each):")
     for algo in ("SAC", "PMAC"):
         for graph in graphs:
-            print(f"{algo:6} {'cuda graph' if graph else 'eager':12} {learns(algo, args.device, graph, args.learn_steps):9.1f}", flush=True)
+            print(f"{algo:6} {'cuda graph' if graph else 'eager':12} "
+                  f"{learns(algo, args.device, graph, args.learn_steps):9.1f}", flush=True)
 
 
 if __name__ == "__main__":

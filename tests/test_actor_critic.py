@@ -15,12 +15,12 @@ import pytest
 import torch
 from torch import distributions as D
 
-from rlrepro.core import runstore
-from rlrepro.epmd import continuous as actor_critic, losses
-from rlrepro.core.config import ConfigError, kind_of_agent, load_config, merge, resolve_run, validate_config
-from rlrepro.train import run
-
 from conftest import REPO
+from rlrepro.core import runstore
+from rlrepro.core.config import ConfigError, kind_of_agent, load_config, merge, resolve_run, validate_config
+from rlrepro.epmd import continuous as actor_critic
+from rlrepro.epmd import losses
+from rlrepro.train import run
 
 CONTINUOUS_ALGOS = ["pmac", "pmac_noclamp", "pmac_nomeanreg", "pmac_nostdreg", "pmac_nodetails", "pmac_paper",
                     "pmac_lp", "pmac_lp_noclamp", "pmac_lp_nomeanreg", "pmac_lp_nostdreg", "pmac_lp_nodetails",
@@ -119,7 +119,8 @@ def test_pmac_log_partition_value_by_hand():
     same = losses.pmac_log_partition_value(torch.full((1, 4), 2.0), torch.zeros(1, 4), 1.0, 0.5)
     torch.testing.assert_close(same, torch.tensor([2.0]))
     # finite where exp would overflow in float32
-    assert torch.isfinite(losses.pmac_log_partition_value(torch.tensor([[500.0, -500.0]]), torch.zeros(1, 2), 0.1, 0.1)).all()
+    assert torch.isfinite(losses.pmac_log_partition_value(torch.tensor([[500.0, -500.0]]), torch.zeros(1, 2),
+                                                          0.1, 0.1)).all()
 
 
 def test_log_partition_value_normalises_the_weight_and_soft_mean_does_not():
@@ -177,7 +178,8 @@ def test_pmac_value_readings_differ_only_in_the_value_target(ac_config):
     out, targets = {}, {}
     for reading in ("soft_mean", "log_partition"):
         torch.manual_seed(1)
-        cfg = actor_critic.ActorCriticConfig(hidden_sizes=[16], pmac_value=reading, pmac_value_samples=64, clamp_target_weight=False)
+        cfg = actor_critic.ActorCriticConfig(hidden_sizes=[16], pmac_value=reading, pmac_value_samples=64,
+                                             clamp_target_weight=False)
         agent = actor_critic.PMAC(3, 1, cfg, "cpu")
         value_before = agent.value(batch["obs"]).squeeze(-1).detach()
         real = losses.squared_error
@@ -209,7 +211,8 @@ def test_small_losses_by_hand():
     torch.testing.assert_close(log_prob.grad, torch.tensor([-0.25, -1.0]))  # -weight / batch
 
     penalty = losses.gaussian_parameter_penalty(torch.tensor([[1.0, 2.0], [0.0, -1.0]]),
-                                                torch.tensor([[1.0, 1.0], [2.0, 0.5]]).log(), mean_coef=0.1, std_coef=0.01)
+                                                torch.tensor([[1.0, 1.0], [2.0, 0.5]]).log(),
+                                                mean_coef=0.1, std_coef=0.01)
     assert penalty.item() == pytest.approx(0.1 * (5.0 + 1.0) / 2 + 0.01 * (2.0 + 4.25) / 2)  # 0.33125
 
     assert losses.soft_state_value(torch.tensor(2.0), torch.tensor(-1.0), 0.5).item() == 2.5
@@ -256,7 +259,8 @@ def test_polyak_update_in_place():
 
 def test_the_parametrisation_covers_every_continuous_algorithm(smoke_config):
     registry = smoke_config["algorithms"]
-    assert sorted(CONTINUOUS_ALGOS) == sorted(a for a, e in registry.items() if kind_of_agent(e["agent"]) == "continuous")
+    assert sorted(CONTINUOUS_ALGOS) == sorted(a for a, e in registry.items()
+                                              if kind_of_agent(e["agent"]) == "continuous")
 
 
 @pytest.mark.parametrize("env", ["Pendulum-v1", "Hopper-v5"])
@@ -350,7 +354,8 @@ def killed_and_resumed(tmp_path_factory) -> dict:
     tmp = tmp_path_factory.mktemp("kill")
     config = merge(load_config(REPO / "config/config.yaml", REPO / "config/smoke.yaml"),
                    {"experiments": {"epmd_pendulum": {"algorithms": CONTINUOUS_ALGOS}}})
-    spec = ac_spec(config, "sac", agent={"random_steps": 200}, total_steps=800, eval_interval=200, checkpoint_interval=400)
+    spec = ac_spec(config, "sac", agent={"random_steps": 200}, total_steps=800, eval_interval=200,
+                   checkpoint_interval=400)
     subprocess.run(cli(spec, tmp / "full"), check=True, capture_output=True)
 
     proc = subprocess.Popen(cli(spec, tmp / "cut"), stderr=subprocess.DEVNULL)

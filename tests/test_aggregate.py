@@ -1,6 +1,5 @@
 """Per-run scores of rlrepro.analysis.aggregate.final_scores: visit weighting, mid-run change, |beta Q| peaks."""
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -50,7 +49,8 @@ def test_diverged_runs_get_no_late_change():
 
 def test_beta_q_peak_and_when_a_clip_binds():
     frame = pd.DataFrame({"step": [100, 200, 300], "max_abs_beta_q": [10.0, 750.0, 720.0]})
-    assert beta_q_peak(frame, {"soft_form": "clipped", "clip_bound": 700}) == {"max_abs_beta_q": 750.0, "clip_binds_from_step": 200}
+    assert beta_q_peak(frame, {"soft_form": "clipped", "clip_bound": 700}) == {"max_abs_beta_q": 750.0,
+                                                                               "clip_binds_from_step": 200}
     assert beta_q_peak(frame, {"soft_form": "clipped", "clip_bound": 800})["clip_binds_from_step"] is None
     assert beta_q_peak(frame, {"soft_form": "stable"}) == {"max_abs_beta_q": 750.0, "clip_binds_from_step": None}
     assert beta_q_peak(pd.DataFrame({"step": [100]}), {}) == {"max_abs_beta_q": None, "clip_binds_from_step": None}

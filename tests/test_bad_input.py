@@ -4,41 +4,58 @@ import sys
 import pytest
 import yaml
 
-from rlrepro.core import runstore
+from conftest import REPO, activated_env, copy_workflow
 from rlrepro.analysis.aggregate import main as aggregate_main
+from rlrepro.core import runstore
 from rlrepro.core.config import SCHEMA_PATH, ConfigError, load_config, merge, resolve_run, validate_config
-from rlrepro.epmd.continuous import ActorCriticConfig, ContinuousBudget
 from rlrepro.epmd.algorithmic import AlgorithmicBudget, PolicyGradientConfig
+from rlrepro.epmd.continuous import ActorCriticConfig, ContinuousBudget
 from rlrepro.mirl.tabular import Budget, TabularConfig
 from rlrepro.train import run
 
-from conftest import REPO, activated_env, copy_workflow
-
 
 @pytest.mark.parametrize("patch, message", [
-    ({"sclae": "default"}, r"<top level>: Additional properties are not allowed \('sclae' was unexpected\); allowed keys: algorithms, analysis"),
+    ({"sclae": "default"},
+     r"<top level>: Additional properties are not allowed \('sclae' was unexpected\); "
+     r"allowed keys: algorithms, analysis"),
     ({"experiments": {"mirl_tabular": {"budget": {"total_stpes": 5}}}},
-     r"experiments.mirl_tabular.budget: Additional properties .*'total_stpes'.*allowed keys: checkpoint_interval, early_eval_interval, early_eval_until, eval_episodes"),
-    ({"experiments": {"mirl_tabular": {"algorithms": ["ql", "mirll"]}}}, r"experiments.mirl_tabular.algorithms\[1\]: unknown algorithm 'mirll'; defined: "),
-    ({"experiments": {"mirl_tabular": {"envs": ["corridor", "maze"]}}}, r"experiments.mirl_tabular.envs\[1\]: 'maze' is not an environment of kind 'tabular'; allowed: corridor, left_once"),
+     r"experiments.mirl_tabular.budget: Additional properties .*'total_stpes'.*allowed keys: checkpoint_interval, "
+     r"early_eval_interval, early_eval_until, eval_episodes"),
+    ({"experiments": {"mirl_tabular": {"algorithms": ["ql", "mirll"]}}},
+     r"experiments.mirl_tabular.algorithms\[1\]: unknown algorithm 'mirll'; defined: "),
+    ({"experiments": {"mirl_tabular": {"envs": ["corridor", "maze"]}}},
+     r"experiments.mirl_tabular.envs\[1\]: 'maze' is not an environment of kind 'tabular'; "
+     r"allowed: corridor, left_once"),
     ({"experiments": {"epmd_mujoco": {"envs": ["Hopper-v4"]}}},
-     r"experiments.epmd_mujoco.envs\[0\]: 'Hopper-v4' is not an environment of kind 'continuous'; allowed: Pendulum-v1, HalfCheetah-v5"),
+     r"experiments.epmd_mujoco.envs\[0\]: 'Hopper-v4' is not an environment of kind 'continuous'; "
+     r"allowed: Pendulum-v1, HalfCheetah-v5"),
     ({"experiments": {"epmd_pendulum": {"algorithms": ["sac", "mirl"]}}},
-     r"experiments.epmd_pendulum.algorithms\[1\]: 'mirl' is a tabular agent \(MIRL\); experiment kind 'continuous' runs: DDPG, TD3, SAC, PMAC"),
-    ({"algorithms": {"pmac": {"overrides": {"tau": 0.5}}}}, r"algorithms.pmac.overrides: Additional properties .*'tau'.*allowed keys: actor_lr, autotune_entropy"),
-    ({"algorithms": {"pmac": {"overrides": {"clamp_target_weight": "yes"}}}}, r"algorithms.pmac.overrides.clamp_target_weight: 'yes' is not of type 'boolean'"),
-    ({"experiments": {"epmd_pendulum": {"budget": {"eval_episodes": 0}}}}, r"experiments.epmd_pendulum.budget.eval_episodes: 0 is less than the minimum of 1"),
+     r"experiments.epmd_pendulum.algorithms\[1\]: 'mirl' is a tabular agent \(MIRL\); "
+     r"experiment kind 'continuous' runs: DDPG, TD3, SAC, PMAC"),
+    ({"algorithms": {"pmac": {"overrides": {"tau": 0.5}}}},
+     r"algorithms.pmac.overrides: Additional properties .*'tau'.*allowed keys: actor_lr, autotune_entropy"),
+    ({"algorithms": {"pmac": {"overrides": {"clamp_target_weight": "yes"}}}},
+     r"algorithms.pmac.overrides.clamp_target_weight: 'yes' is not of type 'boolean'"),
+    ({"experiments": {"epmd_pendulum": {"budget": {"eval_episodes": 0}}}},
+     r"experiments.epmd_pendulum.budget.eval_episodes: 0 is less than the minimum of 1"),
     ({"experiments": {"epmd_pendulum": {"agent_overrides": {"hidden_sizes": []}}}},
      r"experiments.epmd_pendulum.agent_overrides.hidden_sizes: \[\] should be non-empty"),
-    ({"experiments": {"mirl_tabular": {"seeds": "ten"}}}, r"experiments.mirl_tabular.seeds: 'ten' is not of type 'integer'"),
-    ({"experiments": {"mirl_tabular": {"seeds": 0}}}, r"experiments.mirl_tabular.seeds: 0 is less than the minimum of 1"),
-    ({"algorithms": {"mirl": {"overrides": {"gamma": 1.5}}}}, r"algorithms.mirl.overrides.gamma: 1.5 is greater than the maximum of 1"),
-    ({"algorithms": {"mirl": {"overrides": {"soft_form": "exact"}}}}, r"algorithms.mirl.overrides.soft_form: 'exact' is not one of \['stable', 'naive', 'clipped'\]"),
+    ({"experiments": {"mirl_tabular": {"seeds": "ten"}}},
+     r"experiments.mirl_tabular.seeds: 'ten' is not of type 'integer'"),
+    ({"experiments": {"mirl_tabular": {"seeds": 0}}},
+     r"experiments.mirl_tabular.seeds: 0 is less than the minimum of 1"),
+    ({"algorithms": {"mirl": {"overrides": {"gamma": 1.5}}}},
+     r"algorithms.mirl.overrides.gamma: 1.5 is greater than the maximum of 1"),
+    ({"algorithms": {"mirl": {"overrides": {"soft_form": "exact"}}}},
+     r"algorithms.mirl.overrides.soft_form: 'exact' is not one of \['stable', 'naive', 'clipped'\]"),
     ({"algorithms": {"mirl": {"agent": "DDQN"}}}, r"algorithms.mirl.agent: 'DDQN' is not one of \['QLearning', "),
     ({"algorithms": {"Bad Name": {"agent": "MIRL", "label": "x"}}}, r"algorithms: 'Bad Name' does not match"),
     ({"experiments": {"epmd_algorithmic": {"envs": ["Copy", "Addition"]}}},
-     r"experiments.epmd_algorithmic.envs.1: 'Addition' is not one of \['Copy', 'DuplicatedInput', 'RepeatCopy', 'Reverse', 'ReversedAddition', 'ReversedAddition3'\]"),
-    ({"algorithms": {"repmd": {"overrides": {"tau_prim": 0.1}}}}, r"algorithms.repmd.overrides: Additional properties .*'tau_prim'.*allowed keys: curriculum_counting, entropy_coef, grad_clip"),
+     r"experiments.epmd_algorithmic.envs.1: 'Addition' is not one of \['Copy', 'DuplicatedInput', 'RepeatCopy', "
+     r"'Reverse', 'ReversedAddition', 'ReversedAddition3'\]"),
+    ({"algorithms": {"repmd": {"overrides": {"tau_prim": 0.1}}}},
+     r"algorithms.repmd.overrides: Additional properties .*'tau_prim'.*allowed keys: curriculum_counting, "
+     r"entropy_coef, grad_clip"),
     ({"experiments": {"epmd_algorithmic": {"budget": {"total_steps": 100, "eval_interval": 400}}}},
      r"experiments.epmd_algorithmic.budget: eval_interval \(400\) must not exceed total_steps \(100\)"),
     ({"experiments": {"mirl_tabular": {"budget": {"eval_interval": 250}}}},
@@ -46,20 +63,24 @@ from conftest import REPO, activated_env, copy_workflow
     ({"experiments": {"epmd_mujoco": {"agent_overrides_by_env": {"Ant-v5": {"pmac_entropy_coef": 0.05}}}}},
      r"experiments.epmd_mujoco.agent_overrides_by_env.Ant-v5: not one of this experiment's envs \['Hopper-v5'\]"),
     ({"experiments": {"epmd_mujoco": {"agent_overrides_by_env": {"Hopper-v5": {"reward_scale": 5}}}}},
-     r"experiments.epmd_mujoco.agent_overrides_by_env.Hopper-v5: Additional properties .*'reward_scale'.*allowed keys: actor_lr, autotune_entropy"),
+     r"experiments.epmd_mujoco.agent_overrides_by_env.Hopper-v5: Additional properties .*'reward_scale'.*"
+     r"allowed keys: actor_lr, autotune_entropy"),
     ({"experiments": {"mirl_tabular": {"agent_overrides_by_env": {"corridor": {"epsilon": 2}}}}},
      r"experiments.mirl_tabular.agent_overrides_by_env.corridor.epsilon: 2 is greater than the maximum of 1"),
     # An experiment must not undo an ablation: pmac_nodetails sets mean_penalty 0.
     ({"experiments": {"epmd_pendulum": {"agent_overrides": {"mean_penalty": 0.01}}}},
-     r"experiments.epmd_pendulum.agent_overrides.mean_penalty \(0.01\) conflicts with algorithms.pmac_nodetails.overrides.mean_penalty \(0.0\)"),
+     r"experiments.epmd_pendulum.agent_overrides.mean_penalty \(0.01\) conflicts with "
+     r"algorithms.pmac_nodetails.overrides.mean_penalty \(0.0\)"),
     ({"experiments": {"mirl_tabular": {"agent_overrides_by_env": {"left_once": {"gamma": 0.9}}}}},
-     r"experiments.mirl_tabular.agent_overrides_by_env.left_once.gamma \(0.9\) conflicts with algorithms.ql.overrides.gamma \(0.99\)"),
+     r"experiments.mirl_tabular.agent_overrides_by_env.left_once.gamma \(0.9\) conflicts with "
+     r"algorithms.ql.overrides.gamma \(0.99\)"),
     ({"experiments": {"epmd_pendulum": {"agent_overrides": {"buffer_size": 32}}}},
      r"algorithms.pmac in experiments.epmd_pendulum: buffer_size \(32\) must be at least batch_size \(64\) \(set at "
      r"experiments.epmd_pendulum.agent_overrides.batch_size, experiments.epmd_pendulum.agent_overrides.buffer_size\)"),
     ({"experiments": {"epmd_mujoco": {"agent_overrides_by_env": {"Hopper-v5": {"buffer_size": 32}}}}},
-     r"algorithms.pmac in experiments.epmd_mujoco on Hopper-v5: buffer_size \(32\) must be at least batch_size \(64\) \(set at "
-     r"experiments.epmd_mujoco.agent_overrides.batch_size, experiments.epmd_mujoco.agent_overrides_by_env.Hopper-v5.buffer_size\)"),
+     r"algorithms.pmac in experiments.epmd_mujoco on Hopper-v5: buffer_size \(32\) must be at least "
+     r"batch_size \(64\) \(set at experiments.epmd_mujoco.agent_overrides.batch_size, "
+     r"experiments.epmd_mujoco.agent_overrides_by_env.Hopper-v5.buffer_size\)"),
     ({"experiments": {"mirl_atari": {"agent_overrides": {"buffer_size": 4}}}},
      r"algorithms.dqn in experiments.mirl_atari: buffer_size \(4\) must be at least batch_size \(8\)"),
     ({"experiments": {"mirl_tabular": {"budget": {"early_eval_interval": 150}}}},
@@ -80,8 +101,9 @@ def test_shipped_configs_are_valid(files):
 
 def test_an_experiment_may_repeat_an_algorithms_value(smoke_config):
     """Only a different value is a conflict: the same value changes nothing."""
-    config = merge(smoke_config, {"experiments": {"mirl_tabular": {"agent_overrides_by_env": {"corridor": {"epsilon": 0.1}}}},
-                                  "algorithms": {"ql": {"overrides": {"epsilon": 0.1}}}})
+    config = merge(smoke_config,
+                   {"experiments": {"mirl_tabular": {"agent_overrides_by_env": {"corridor": {"epsilon": 0.1}}}},
+                    "algorithms": {"ql": {"overrides": {"epsilon": 0.1}}}})
     validate_config(config)
     assert resolve_run(config, "mirl", "ql", "corridor", 0)["agent_config"]["epsilon"] == 0.1
 
@@ -90,7 +112,8 @@ def test_agent_overrides_by_env_reach_the_runs_meta(smoke_config, tmp_path):
     """The per-environment layer applies after the experiment's agent_overrides, on its environment only,
     and the resolved agent_config in meta.json shows it."""
     config = merge(smoke_config, {"experiments": {"mirl_tabular": {
-        "agent_overrides": {"epsilon": 0.2}, "agent_overrides_by_env": {"left_once": {"epsilon": 0.3, "beta_increment": 0.5}}}}})
+        "agent_overrides": {"epsilon": 0.2},
+        "agent_overrides_by_env": {"left_once": {"epsilon": 0.3, "beta_increment": 0.5}}}}})
     validate_config(config)
     corridor = resolve_run(config, "mirl", "ql", "corridor", 0)["agent_config"]
     assert (corridor["epsilon"], corridor["beta_increment"]) == (0.2, TabularConfig().beta_increment)
@@ -114,7 +137,8 @@ def test_schema_lists_exactly_the_dataclass_fields():
     assert set(schema["$defs"]["continuous_overrides"]["properties"]) == set(ActorCriticConfig.field_names())
     assert set(schema["$defs"]["continuous_budget"]["properties"]) == {f for f in ContinuousBudget.__dataclass_fields__}
     assert set(schema["$defs"]["algorithmic_overrides"]["properties"]) == set(PolicyGradientConfig.field_names())
-    assert set(schema["$defs"]["algorithmic_budget"]["properties"]) == {f for f in AlgorithmicBudget.__dataclass_fields__}
+    assert (set(schema["$defs"]["algorithmic_budget"]["properties"])
+            == {f for f in AlgorithmicBudget.__dataclass_fields__})
     from rlrepro.mirl.atari import AtariBudget, DeepQConfig
 
     assert set(schema["$defs"]["atari_overrides"]["properties"]) == set(DeepQConfig.field_names())
@@ -159,7 +183,8 @@ def test_truncated_metrics_are_never_aggregated(finished_run, tmp_path, capsys):
     metrics.write_bytes(metrics.read_bytes()[:-30])
     with pytest.raises(runstore.CorruptRun, match=f"{metrics}: content does not match the checksum"):
         runstore.read_run(finished_run)
-    code = aggregate_main(["--analysis", '{"bootstrap_reps": 100, "bootstrap_seed": 0, "confidence": 0.95, "final_window": 2}',
+    code = aggregate_main(["--analysis",
+                           '{"bootstrap_reps": 100, "bootstrap_seed": 0, "confidence": 0.95, "final_window": 2}',
                            "--out-dir", str(tmp_path / "agg"), str(finished_run)])
     assert code == 2
     assert str(metrics) in capsys.readouterr().err

@@ -1,4 +1,5 @@
-"""Claims as code (rlrepro.analysis.claims): verdict rules on synthetic data, validation, the real claims file, the CLI."""
+"""Claims as code (rlrepro.analysis.claims): verdict rules on synthetic data, validation, the real claims file,
+the CLI."""
 
 from pathlib import Path
 
@@ -25,7 +26,8 @@ def make_data(scores: dict, *, metric="final_eval_return", experiment="exp", bel
             runs.append({"experiment": experiment, "algo": algo, "env": env, "seed": seed, "status": "completed",
                              "diverged_at_step": np.nan, "total_steps": total_steps, "below_paper_scale": below,
                              "scale_notes": "total_steps 1000 < paper 100000" if below else ""})
-            per_run.append({"experiment": experiment, "algo": algo, "label": algo, "env": env, "seed": seed, "metric": metric, "value": value})
+            per_run.append({"experiment": experiment, "algo": algo, "label": algo, "env": env, "seed": seed,
+                            "metric": metric, "value": value})
     for (algo, env), steps in (diverged or {}).items():
         start = len(scores.get((algo, env), []))
         for i, step in enumerate(steps):
@@ -39,7 +41,8 @@ def make_data(scores: dict, *, metric="final_eval_return", experiment="exp", bel
 def claim(test="better", **extra):
     """A valid claim entry of the given test, parsed (so every test also goes through validation)."""
     data = {"experiment": "exp", "envs": ["e1"], "metric": "final_eval_return"}
-    entry = {"id": f"c-{test}", "paper": "mirl", "source": "paper, Fig. 1", "statement": "s", "test": test, "data": data}
+    entry = {"id": f"c-{test}", "paper": "mirl", "source": "paper, Fig. 1", "statement": "s", "test": test,
+             "data": data}
     if test in ("better", "not_worse"):
         data.update(algo="a", than=["b"])
     else:
@@ -161,8 +164,10 @@ def test_require_over_envs_and_baselines():
 
 
 def test_pooled_envs_give_one_comparison_per_baseline():
-    scores = {("a", "g1"): HIGH, ("b", "g1"): LOW, ("a", "g2"): [x + 5 for x in HIGH], ("b", "g2"): [x + 5 for x in LOW]}
-    row = verdict(claim("better", envs="all", pool_envs=True, metric="final_hns"), *make_data(scores, metric="final_hns"))
+    scores = {("a", "g1"): HIGH, ("b", "g1"): LOW,
+              ("a", "g2"): [x + 5 for x in HIGH], ("b", "g2"): [x + 5 for x in LOW]}
+    row = verdict(claim("better", envs="all", pool_envs=True, metric="final_hns"),
+                  *make_data(scores, metric="final_hns"))
     assert row["verdict"] == "reproduced" and row["n_comparisons"] == 1
     assert row["estimate"] == pytest.approx(1.0) and "over 2 env(s) (g1, g2)" in row["statistic"]
 
@@ -202,9 +207,10 @@ def test_evaluate_all_resolves_conditions_in_any_file_order(tmp_path):
     fails = claim("below", id="fails", algos=["ablated"], threshold=0.5, given=["learns"])
     learns = claim("above", id="learns", algos=["full"], threshold=0.5)
     for full_scores, expected in ((HIGH, "reproduced"), (LOW, "inconclusive")):
-        tidy = pd.DataFrame([{"paper": "mirl", "experiment": "exp", "algo": algo, "label": algo, "agent": "A", "env": "e1",
-                              "seed": seed, "step": 100, "metric": "eval_return", "value": value}
-                             for algo, values in (("full", full_scores), ("ablated", LOW)) for seed, value in enumerate(values)])
+        tidy = pd.DataFrame([{"paper": "mirl", "experiment": "exp", "algo": algo, "label": algo, "agent": "A",
+                              "env": "e1", "seed": seed, "step": 100, "metric": "eval_return", "value": value}
+                             for algo, values in (("full", full_scores), ("ablated", LOW))
+                             for seed, value in enumerate(values)])
         tidy.to_csv(directory / "tidy.csv.gz", index=False)
         table = C.evaluate_all([fails, learns], {"mirl": directory}, ANALYSIS)
         assert list(table.id) == ["fails", "learns"]
@@ -215,8 +221,8 @@ def test_step_window_restricts_the_scores(tmp_path):
     """A dip early in the run: visible inside the window, averaged away over the whole run."""
     steps = range(100, 2001, 100)
     runs = pd.DataFrame([{"experiment": "exp", "algo": algo, "env": "e1", "seed": seed, "status": "completed",
-                          "diverged_at_step": np.nan, "total_steps": 2000, "below_paper_scale": False, "scale_notes": "",
-                          "kind": "tabular"} for algo in ("a", "b") for seed in range(5)])
+                          "diverged_at_step": np.nan, "total_steps": 2000, "below_paper_scale": False,
+                          "scale_notes": "", "kind": "tabular"} for algo in ("a", "b") for seed in range(5)])
     tidy = pd.DataFrame([{"paper": "mirl", "experiment": "exp", "algo": algo, "label": algo, "agent": "A", "env": "e1",
                           "seed": seed, "step": step, "metric": "eval_return",
                           "value": (-5.0 if algo == "b" and 200 <= step <= 400 else 1.0) + 0.01 * seed}
@@ -231,8 +237,8 @@ def test_step_window_restricts_the_scores(tmp_path):
     table = C.evaluate_all([early, whole, too_long], {"mirl": directory}, ANALYSIS).set_index("id")
     assert table.verdict["early"] == "reproduced" and table.estimate["early"] == pytest.approx(18 / 5)
     assert table.verdict["whole"] == "not reproduced" and table.estimate["whole"] == pytest.approx(18 / 20)
-    assert table.verdict["long"] == "inconclusive" and "runs too short: total_steps 2000 < the end of step_window 5000" \
-        in table.reason["long"]
+    assert table.verdict["long"] == "inconclusive" \
+        and "runs too short: total_steps 2000 < the end of step_window 5000" in table.reason["long"]
 
 
 def test_diverged_runs_do_not_count_as_seeds():
@@ -415,5 +421,6 @@ def test_cli_on_the_smoke_results(tmp_path, smoke_workflow):
 def test_cli_rejects_a_broken_file(tmp_path, capsys):
     path = tmp_path / "claims.yaml"
     path.write_text(yaml.safe_dump([{**GOOD, "test": "bigger"}]))
-    rc = C.main(["--claims", str(path), "--aggregate", str(tmp_path), "--analysis", "{}", "--output", str(tmp_path / "o.csv")])
+    rc = C.main(["--claims", str(path), "--aggregate", str(tmp_path), "--analysis", "{}",
+                 "--output", str(tmp_path / "o.csv")])
     assert rc == 2 and "claim #0 ('x'): field 'test'" in capsys.readouterr().err

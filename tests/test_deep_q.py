@@ -29,8 +29,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 
 
 def spec(agent="DQN", env="BreakoutNoFrameskip-v4", seed=0, cfg=None, **budget):
-    return {"paper": "mirl", "experiment": "test", "kind": "atari", "algo": agent.lower(), "label": agent, "agent": agent,
-            "agent_config": {**SMALL, **(cfg or {})}, "env": env, "seed": seed,
+    return {"paper": "mirl", "experiment": "test", "kind": "atari", "algo": agent.lower(), "label": agent,
+            "agent": agent, "agent_config": {**SMALL, **(cfg or {})}, "env": env, "seed": seed,
             "budget": {"total_steps": 300, "eval_interval": 150, "eval_episodes": 1, "eval_max_frames": 2000,
                        "checkpoint_interval": 100, **budget},
             "config_scale": "test", "below_paper_scale": True, "scale_notes": [], "device": "cpu"}
@@ -54,8 +54,8 @@ def test_soft_target_by_hand():
     # V = (1/beta) log sum_a rho(a) exp(beta Q): row 0 -> 0.5 log((1 + 3) / 2) = 0.5 log 2; row 1 -> 1
     value = agent.next_value(q_next)
     torch.testing.assert_close(value, torch.tensor([0.5 * math.log(2.0), 1.0], dtype=torch.float64))
-    target = deep_q.td_target(torch.tensor([1.0, -1.0], dtype=torch.float64), torch.tensor([0.0, 1.0], dtype=torch.float64),
-                              0.5, value)
+    target = deep_q.td_target(torch.tensor([1.0, -1.0], dtype=torch.float64),
+                              torch.tensor([0.0, 1.0], dtype=torch.float64), 0.5, value)
     torch.testing.assert_close(target, torch.tensor([1.0 + 0.25 * math.log(2.0), -1.0], dtype=torch.float64))
 
 
@@ -147,7 +147,8 @@ def test_update_regresses_on_the_target_network():
     before = [p.clone() for p in agent.target.parameters()]
     losses = [agent.update(batch, step=i)["loss"] for i in range(30)]
     assert losses[-1] < losses[0]
-    assert all(torch.equal(a, b) for a, b in zip(before, agent.target.parameters(), strict=True))  # only sync_target moves it
+    # only sync_target moves it
+    assert all(torch.equal(a, b) for a, b in zip(before, agent.target.parameters(), strict=True))
     agent.sync_target()
     assert all(torch.equal(a, b) for a, b in zip(agent.q.parameters(), agent.target.parameters(), strict=True))
 
@@ -219,7 +220,8 @@ def test_a_non_finite_loss_marks_the_run_diverged(tmp_path, monkeypatch):
     monkeypatch.setattr(deep_q, "q_regression_loss", lambda q, target, kind: ((q - target) ** 2).mean() * float("nan"))
     meta = run(spec("DQN"), tmp_path / "run", progress=False)
     assert meta["status"] == "diverged"
-    assert meta["divergence"] == {"step": 104, "quantity": "loss"}  # the first update: learning_starts + train_frequency
+    # the first update: learning_starts + train_frequency
+    assert meta["divergence"] == {"step": 104, "quantity": "loss"}
     assert runstore.read_run(tmp_path / "run")[0]["status"] == "diverged"
 
 
@@ -231,12 +233,14 @@ def test_unknown_game_says_how_to_list_the_valid_ids():
         check_game("Pong-v5")
     config = load_config("config/config.yaml")
     config["experiments"]["mirl_atari"]["envs"] = ["PongNoFrameskip-v4", "Pacman"]
-    with pytest.raises(ConfigError, match=r"experiments\.mirl_atari\.envs\[1\]: 'Pacman'.*python -m rlrepro\.envs\.atari"):
+    with pytest.raises(ConfigError,
+                       match=r"experiments\.mirl_atari\.envs\[1\]: 'Pacman'.*python -m rlrepro\.envs\.atari"):
         validate_config(config)
 
 
 def test_the_id_list_command():
-    out = subprocess.run([sys.executable, "-m", "rlrepro.envs.atari"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-m", "rlrepro.envs.atari"], capture_output=True, text=True,
+                         check=True).stdout
     assert out.split() == list(game_ids())
 
 

@@ -29,8 +29,10 @@ def toy_config(repo_config: dict) -> dict:
     """The repository's config with one experiment, of the toy kind."""
     config = {key: repo_config[key] for key in ("scale", "device", "cluster", "analysis")}
     config["analysis"] = {**config["analysis"], "final_window": 2, "comparisons": {}}
-    config["resources"] = {**repo_config["resources"], "train_coin": {"threads": 1, "mem_mb": 500, "runtime": 5, "gpu": 0}}
-    config["algorithms"] = {"greedy": {"agent": "SampleAverage", "label": "sample average", "overrides": {"epsilon": 0.2}}}
+    config["resources"] = {**repo_config["resources"],
+                           "train_coin": {"threads": 1, "mem_mb": 500, "runtime": 5, "gpu": 0}}
+    config["algorithms"] = {"greedy": {"agent": "SampleAverage", "label": "sample average",
+                                       "overrides": {"epsilon": 0.2}}}
     config["experiments"] = {"coin_toss": {"paper": "mirl", "kind": "coin", "envs": ["fair", "biased"], "seeds": 2,
                                            "algorithms": ["greedy"], "budget": {"total_steps": 400}}}
     return config

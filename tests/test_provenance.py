@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from rlrepro.reporting import provenance as pv
 from rlrepro.analysis.aggregate import BUDGET_COLUMNS, run_provenance
 from rlrepro.core.config import KINDS, REPO_ROOT, load_config
+from rlrepro.reporting import provenance as pv
 
 OPEN_PARAMETERS = REPO_ROOT / "config" / "open_parameters.yaml"
 MACROS = ("ProvenanceAppendix", "ReportVersion", "ReportCommit", "ReportConfigHash", "ReportScale", "RunsBelowScale",
@@ -123,7 +123,8 @@ def test_open_parameter_values_from_runs_config_and_fixed(runs):
     assert values == ["0.99, 0.999", "0.0002, 0.002 (sweep)",
                       r"gamma = 0.99, 0.999; total\_steps = 1000", r"mirl\_tabular: 0.99, 0.999; mirl\_atari: not run",
                       "not run", "not run", "Nature CNN", "10", "not run"]
-    assert r"\textbf{[open]}" in pv.open_parameters_tex("mirl", [{**entry(fixed="x"), "paper_says": "not stated [open]"}], runs)
+    assert r"\textbf{[open]}" in pv.open_parameters_tex(
+        "mirl", [{**entry(fixed="x"), "paper_says": "not stated [open]"}], runs)
     assert "p{" in tex and r"\resizebox" not in tex
 
 
@@ -180,7 +181,8 @@ def test_open_parameters_yaml_matches_config_and_aggregate_columns(tmp_path):
                     assert value["agent"] in KINDS[exp["kind"]].agents, (paper, i, value["agent"])
     # a broken file is refused with the entry named
     broken = tmp_path / "open.yaml"
-    broken.write_text(yaml.safe_dump({"mirl": [{"parameter": "c", "paper_says": "[open]", "value": {}, "source": "ours"}]}))
+    broken.write_text(yaml.safe_dump({"mirl": [{"parameter": "c", "paper_says": "[open]", "value": {},
+                                                "source": "ours"}]}))
     with pytest.raises(ValueError, match=r"entry 0 \(parameter 'c'\): field 'value': \{\} is not valid under any"):
         pv.load_open_parameters(broken)
 
@@ -237,7 +239,8 @@ def test_cli_writes_every_macro(generated, smoke_workflow):
 
 @pytest.mark.skipif(shutil.which("latexmk") is None, reason="latexmk not installed")
 def test_generated_latex_compiles(generated, tmp_path):
-    names = [line.split("{")[1].rstrip("}") for line in generated.read_text().splitlines() if line.startswith(r"\newcommand{")]
+    names = [line.split("{")[1].rstrip("}") for line in generated.read_text().splitlines()
+             if line.startswith(r"\newcommand{")]
     (tmp_path / "provenance.tex").write_text(generated.read_text())
     (tmp_path / "doc.tex").write_text("\n".join([
         r"\documentclass[11pt]{article}", r"\usepackage[T1]{fontenc}", r"\usepackage{lmodern}",

@@ -96,7 +96,8 @@ def test_padding_at_episode_start_repeats_first_frame():
         buf.add(1, 0.0, False, enc(g))
     np.testing.assert_array_equal(dec(buf.stacked()), [6, 7, 8, 9])
     batch = buf.sample(400, np.random.default_rng(0))
-    pairs = {(tuple(o), tuple(n)) for o, n in zip(dec(batch["obs"]).tolist(), dec(batch["next_obs"]).tolist(), strict=True)}
+    pairs = {(tuple(o), tuple(n))
+             for o, n in zip(dec(batch["obs"]).tolist(), dec(batch["next_obs"]).tolist(), strict=True)}
     assert pairs == {((5, 5, 5, 5), (5, 5, 5, 6)), ((5, 5, 5, 6), (5, 5, 6, 7)),
                      ((5, 5, 6, 7), (5, 6, 7, 8)), ((5, 6, 7, 8), (6, 7, 8, 9))}
     assert len(buf) == 4

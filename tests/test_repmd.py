@@ -1,5 +1,6 @@
-"""REPMD, MENT (and its per-step entropy variant) and UREX on the algorithmic tasks: the pure losses by hand, the policy's bookkeeping,
-every agent on every task, determinism, checkpoint/resume, divergence, and REPMD learning Copy."""
+"""REPMD, MENT (and its per-step entropy variant) and UREX on the algorithmic tasks: the pure losses by hand,
+the policy's bookkeeping, every agent on every task, determinism, checkpoint/resume, divergence, and REPMD learning
+Copy."""
 
 import copy
 import math
@@ -227,7 +228,8 @@ def test_record_curriculum_by_hand():
     env = ENV_CLASSES["Copy"](curriculum_window=2)
     repmd.record_curriculum(env, returns, [2, 3], "episode")
     assert env.min_length == 3 and env.curriculum_state()["shortfalls"] == []
-    with pytest.raises(ValueError, match="curriculum_counting must be one of first_sample, episode, input_mean, got 'inputs'"):
+    with pytest.raises(ValueError,
+                       match="curriculum_counting must be one of first_sample, episode, input_mean, got 'inputs'"):
         repmd.PolicyGradientConfig(curriculum_counting="inputs")
 
 

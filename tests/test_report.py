@@ -33,10 +33,11 @@ def test_compare_uses_interval_overlap():
 def test_beta_q_sentence_says_whether_the_clip_acts():
     from rlrepro.reporting.tables import beta_q_sentence
 
-    clipped = pd.DataFrame({"max_abs_beta_q": [650.0, 720.0, 760.0], "cfg_soft_form": "clipped", "cfg_clip_bound": 700.0,
-                            "clip_binds_from_step": [None, 98000, 96000]})
+    clipped = pd.DataFrame({"max_abs_beta_q": [650.0, 720.0, 760.0], "cfg_soft_form": "clipped",
+                            "cfg_clip_bound": 700.0, "clip_binds_from_step": [None, 98000, 96000]})
     text = beta_q_sentence(clipped)
-    assert "largest $|\\beta Q|$ per run: median 720 (range 650--760)" in text and "$\\pm700$" in text and "acts in 2 of 3 runs, from step 97000 (median)" in text
+    assert ("largest $|\\beta Q|$ per run: median 720 (range 650--760)" in text and "$\\pm700$" in text
+            and "acts in 2 of 3 runs, from step 97000 (median)" in text)
     stable = clipped.assign(cfg_soft_form="stable", clip_binds_from_step=None)
     assert "acts" not in beta_q_sentence(stable) and "median 720" in beta_q_sentence(stable)
     assert beta_q_sentence(pd.DataFrame({"max_abs_beta_q": [None]})) == ""
@@ -49,7 +50,8 @@ def test_loosest_clip_macro_says_when_the_clip_acted():
                          "cfg_clip_bound": [700.0, 700.0, 300.0, 700.0, 700.0], "total_steps": 100000,
                          "clip_binds_from_step": [60000, 40000, 10000, None, None]})
     text = loosest_clip_macro(runs)
-    assert "$\\pm700$, acted on the 3$\\times$20 corridor in 2 of 2 runs from step 50{,}000 (median), the last 50\\%" in text
+    assert ("$\\pm700$, acted on the 3$\\times$20 corridor in 2 of 2 runs from step 50{,}000 (median), "
+            "the last 50\\%" in text)
     assert "never on the 8$\\times$8" in text
     assert "no clipped runs" in loosest_clip_macro(runs.assign(cfg_soft_form="stable"))
 
@@ -66,17 +68,20 @@ def test_ceiling_macros_read_the_runs():
 
 
 def test_pmac_weight_table_reads_both_readings_of_v():
-    pmac = pd.DataFrame({"algo": ["pmac", "pmac_lp_noclamp"], "label": ["PMAC", "PMAC, log-partition V, no weight clamp"],
+    pmac = pd.DataFrame({"algo": ["pmac", "pmac_lp_noclamp"],
+                         "label": ["PMAC", "PMAC, log-partition V, no weight clamp"],
                          "env": ["Pendulum-v1"] * 2, "cfg_pmac_value": ["soft_mean", "log_partition"],
                          "cfg_clamp_target_weight": [True, False], "cfg_target_weight_max": [0.9, 0.9]})
     final = pd.DataFrame([{"algo": algo, "env": "Pendulum-v1", "metric": f"{when}_{metric}", "mean": value,
                            "mean_low": value - 0.01, "mean_high": value + 0.01}
                           for algo, base in (("pmac", 0.8), ("pmac_lp_noclamp", 0.5))
-                          for when in ("mean", "final") for metric, value in (("target_weight", base), ("weight_at_clamp", base / 2),
-                                                                                    ("log_mean_raw_weight", base / 4))])
+                          for when in ("mean", "final")
+                          for metric, value in (("target_weight", base), ("weight_at_clamp", base / 2),
+                                                ("log_mean_raw_weight", base / 4))])
     table = pmac_weight_table("epmd_pendulum", final, pmac, ["pmac_lp_noclamp", "pmac"], 0.95)
     rows = [line for line in table.splitlines() if line.startswith("Pendulum")]
-    assert rows[0].startswith("Pendulum-v1 & PMAC, log-partition V, no weight clamp & log\\_partition & none & 0.50 [0.49, 0.51]")
+    assert rows[0].startswith("Pendulum-v1 & PMAC, log-partition V, no weight clamp & log\\_partition & none & "
+                              "0.50 [0.49, 0.51]")
     assert rows[1].endswith("soft\\_mean & 0.9 & 0.80 [0.79, 0.81] & 0.40 [0.39, 0.41] & 0.20 [0.19, 0.21] \\\\")
     assert "tab:epmd_pendulum-weights" in table
     assert pmac_weight_table("x", final, pmac.iloc[:0], [], 0.95) == "No PMAC runs."

@@ -24,8 +24,8 @@ def per_run_rows(experiment, metric, values):
 
 
 def runs_rows(experiment, kind, keys, paper="epmd", diverged=()):
-    return pd.DataFrame([{"paper": paper, "experiment": experiment, "kind": kind, "algo": a, "label": a.upper(), "env": e,
-                          "seed": s, "status": "diverged" if (a, e, s) in diverged else "completed",
+    return pd.DataFrame([{"paper": paper, "experiment": experiment, "kind": kind, "algo": a, "label": a.upper(),
+                          "env": e, "seed": s, "status": "diverged" if (a, e, s) in diverged else "completed",
                           "below_paper_scale": True} for a, e, s in keys])
 
 
@@ -65,8 +65,8 @@ def scores_frame(values):
 
 
 def test_score_matrices_layout_and_dropped_task():
-    values = {(a, e, s): 10 * i + j + 0.1 * s for i, a in enumerate(["x", "y"]) for j, e in enumerate(["t0", "t1", "t2"])
-              for s in range(3)}
+    values = {(a, e, s): 10 * i + j + 0.1 * s
+              for i, a in enumerate(["x", "y"]) for j, e in enumerate(["t0", "t1", "t2"]) for s in range(3)}
     del values[("y", "t1", 2)]  # one missing run of y on t1
     matrices, tasks, notes = robust.score_matrices(scores_frame(values), ["x", "y"])
     assert tasks == ["t0", "t2"]
@@ -76,7 +76,8 @@ def test_score_matrices_layout_and_dropped_task():
 
     values[("z", "t0", 0)] = np.nan
     matrices, tasks, notes = robust.score_matrices(scores_frame(values), ["x", "y", "z", "w"])
-    assert set(matrices) == {"x", "y"} and "z: no scored run, left out" in notes and "w: no scored run, left out" in notes
+    assert (set(matrices) == {"x", "y"} and "z: no scored run, left out" in notes
+            and "w: no scored run, left out" in notes)
 
 
 def matrices_of(shift_y=0.0, seed=1, runs=5, tasks=4):
@@ -160,7 +161,8 @@ def test_two_tasks_qualify_and_dropping_can_disqualify():
     poi = rows[rows.statistic == "poi"].set_index("y")
     assert list(poi.index) == ["ment", "urex"] and (poi.estimate == 1.0).all()
     iqm = rows[rows.statistic == "iqm"].set_index("algo")
-    assert iqm.loc["repmd", "estimate"] == pytest.approx(0.91) and (rows.n_tasks == 2).all() and (rows.n_seeds == 3).all()
+    assert (iqm.loc["repmd", "estimate"] == pytest.approx(0.91) and (rows.n_tasks == 2).all()
+            and (rows.n_seeds == 3).all())
     assert set(profiles.algo) == {"repmd", "ment", "urex"}
     tex = robust.robust_tex(rows, [summary])
     assert "below paper scale" in tex and "REPMD & UREX & 1.00 [1.00, 1.00]" in tex
@@ -192,8 +194,9 @@ def test_cli_on_synthetic_atari_and_mujoco(tmp_path):
     references = pd.DataFrame({"source": "s", "env": ["Hopper-v5", "Ant-v5"], "algo": "td3", "return": [1000.0, 2000.0],
                                "steps": 1000000, "note": ""})
     runs, tidy = [], []
-    for experiment, kind, envs, algos, base in (("mirl_atari", "atari", ["GameA", "GameB"], ["deep_mirl", "dqn"], 50.0),
-                                                ("epmd_mujoco", "continuous", ["Hopper-v5", "Ant-v5"], ["pmac", "sac"], 500.0)):
+    for experiment, kind, envs, algos, base in (
+            ("mirl_atari", "atari", ["GameA", "GameB"], ["deep_mirl", "dqn"], 50.0),
+            ("epmd_mujoco", "continuous", ["Hopper-v5", "Ant-v5"], ["pmac", "sac"], 500.0)):
         for algo in algos:
             for env in envs:
                 for seed in range(3):
@@ -206,12 +209,15 @@ def test_cli_on_synthetic_atari_and_mujoco(tmp_path):
                               "seed": seed, "step": step, "metric": "eval_return", "value": value} for step in (1, 2)]
     for paper in ("mirl", "epmd"):
         (tmp_path / "agg" / paper).mkdir(parents=True)
-        pd.DataFrame([r for r in runs if r["paper"] == paper]).to_csv(tmp_path / "agg" / paper / "runs.csv", index=False)
-        pd.DataFrame([t for t in tidy if t["paper"] == paper]).to_csv(tmp_path / "agg" / paper / "tidy.csv.gz", index=False)
+        pd.DataFrame([r for r in runs if r["paper"] == paper]).to_csv(
+            tmp_path / "agg" / paper / "runs.csv", index=False)
+        pd.DataFrame([t for t in tidy if t["paper"] == paper]).to_csv(
+            tmp_path / "agg" / paper / "tidy.csv.gz", index=False)
     human.to_csv(tmp_path / "human.csv", index=False)
     references.to_csv(tmp_path / "refs.csv", index=False)
-    args = ["--aggregate", str(tmp_path / "agg"), "--analysis", json.dumps(ANALYSIS), "--references", str(tmp_path / "refs.csv"),
-            "--output-dir", str(tmp_path), "--tex", str(tmp_path / "robust.tex")]
+    args = ["--aggregate", str(tmp_path / "agg"), "--analysis", json.dumps(ANALYSIS),
+            "--references", str(tmp_path / "refs.csv"), "--output-dir", str(tmp_path),
+            "--tex", str(tmp_path / "robust.tex")]
     assert robust.main(args) == 2  # Atari on two games needs --human-scores
     assert robust.main([*args, "--human-scores", str(tmp_path / "human.csv")]) == 0
     table = pd.read_csv(tmp_path / "robust.csv")

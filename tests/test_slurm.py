@@ -76,7 +76,8 @@ def test_smoke_workflow_on_slurm_equals_the_local_run(cluster, smoke_workflow, t
                                       pd.read_csv(smoke_workflow / f"results/aggregate/{paper}/final.csv"))
 
     # The jobs really went through sbatch: the tabular runs batched into one group job, the others one each.
-    submitted = re.findall(r"submitted with SLURM jobid \d+ \(log: \S+/slurm_logs/(\w+)/", result.stdout + result.stderr)
+    submitted = re.findall(r"submitted with SLURM jobid \d+ \(log: \S+/slurm_logs/(\w+)/",
+                           result.stdout + result.stderr)
     assert 1 < n_tabular <= 50 and submitted.count("group_train_tabular_train") == 1  # 50 to a job (profile)
     assert submitted.count("rule_train") == n_other
 

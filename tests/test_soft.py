@@ -4,7 +4,15 @@ import numpy as np
 import pytest
 
 from rlrepro.mirl.soft import prior_update, soft_policy, soft_policy_unstable, soft_value, soft_value_unstable
-from rlrepro.mirl.tabular import MIRL, Budget, MarginalSoftQLearning, QLearning, SoftQLearning, TabularConfig, correct_action_ceiling
+from rlrepro.mirl.tabular import (
+    MIRL,
+    Budget,
+    MarginalSoftQLearning,
+    QLearning,
+    SoftQLearning,
+    TabularConfig,
+    correct_action_ceiling,
+)
 
 
 def test_soft_value_equals_naive_formula_where_finite():
@@ -128,7 +136,8 @@ def test_max_abs_beta_q_diagnostic():
 
 
 def test_budget_early_snapshots():
-    budget = Budget(total_steps=3000, eval_interval=1000, early_eval_interval=200, early_eval_until=1000, log_interval=100)
+    budget = Budget(total_steps=3000, eval_interval=1000, early_eval_interval=200, early_eval_until=1000,
+                    log_interval=100)
     assert [s for s in range(100, 3001, 100) if budget.evaluates_at(s)] == [200, 400, 600, 800, 1000, 2000, 3000]
     assert [s for s in range(100, 3001, 100) if Budget(total_steps=3000).evaluates_at(s)] == [1000, 2000, 3000]
     with pytest.raises(ValueError, match="early_eval_interval \\(150\\) must be a multiple of log_interval"):

@@ -114,6 +114,6 @@ def test_a_tabular_job_does_not_import_torch(tmp_path):
     spec = resolve_run(load_config("config/config.yaml", "config/smoke.yaml"), "mirl", "mirl", "corridor", 0)
     script = ("import sys\nfrom rlrepro.train import main\nrc = main(sys.argv[1:])\n"
               "assert 'torch' not in sys.modules, 'torch was imported'\nsys.exit(rc)\n")
-    result = subprocess.run([sys.executable, "-c", script, "--spec", json.dumps(spec), "--run-dir", str(tmp_path / "run"),
-                             "--no-progress"], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-c", script, "--spec", json.dumps(spec),
+                             "--run-dir", str(tmp_path / "run"), "--no-progress"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

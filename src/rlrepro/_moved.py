@@ -14,7 +14,8 @@ import sys
 MOVED = {
     "rlrepro.runstore": "rlrepro.core.runstore", "rlrepro.config": "rlrepro.core.config",
     "rlrepro.cluster": "rlrepro.core.cluster", "rlrepro.tabular": "rlrepro.mirl.tabular",
-    "rlrepro.soft": "rlrepro.mirl.soft", "rlrepro.deep_q": "rlrepro.mirl.atari", "rlrepro.replay": "rlrepro.mirl.replay",
+    "rlrepro.soft": "rlrepro.mirl.soft", "rlrepro.deep_q": "rlrepro.mirl.atari",
+    "rlrepro.replay": "rlrepro.mirl.replay",
     "rlrepro.losses": "rlrepro.epmd.losses", "rlrepro.actor_critic": "rlrepro.epmd.continuous",
     "rlrepro.repmd": "rlrepro.epmd.algorithmic", "rlrepro.aggregate": "rlrepro.analysis.aggregate",
     "rlrepro.robust": "rlrepro.analysis.robust", "rlrepro.claims": "rlrepro.analysis.claims",

@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-dir", type=Path, help=f"default: {paths.RUN_DIR}")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads (default 1, fastest for these small networks; the rule passes its thread count)")
+                        help="torch CPU threads (default 1, fastest for these small networks; "
+                             "the rule passes its thread count)")
     args = parser.parse_args(argv)
     try:
         if args.spec:
@@ -96,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
             validate_config(config)
             spec = resolve_run(config, args.paper, args.algo, args.env, args.seed)
         run_dir = args.run_dir or default_run_dir(spec)
-        if args.threads and spec.get("kind") in KINDS and KINDS[spec["kind"]].uses_torch:  # tabular jobs never import torch
+        # tabular jobs never import torch
+        if args.threads and spec.get("kind") in KINDS and KINDS[spec["kind"]].uses_torch:
             import torch
 
             torch.set_num_threads(args.threads)

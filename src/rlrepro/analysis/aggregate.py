@@ -140,7 +140,8 @@ def final_scores(tidy: pd.DataFrame, runs: pd.DataFrame, final_window: int | dic
         w = tidy.loc[tidy.metric == weight, [*run_keys, "step", "value"]].rename(columns={"value": "w"})
         rows = data.metric == metric
         if rows.any() and len(w):
-            data.loc[rows, "weight"] = data.loc[rows, [*run_keys, "step"]].merge(w, on=[*run_keys, "step"], how="left").w.fillna(1.0).to_numpy()
+            data.loc[rows, "weight"] = (data.loc[rows, [*run_keys, "step"]]
+                                        .merge(w, on=[*run_keys, "step"], how="left").w.fillna(1.0).to_numpy())
 
     # The area under the curve: a snapshot stands for the steps since the previous one (the first for as
     # many as the next one; a run with one snapshot weighs it 1).
@@ -149,7 +150,8 @@ def final_scores(tidy: pd.DataFrame, runs: pd.DataFrame, final_window: int | dic
     area_weight = data.weight.where(data.metric.isin(list(WEIGHTED_METRICS)), span)
 
     def weighted_mean(frame: pd.DataFrame, weight: str = "weight") -> pd.DataFrame:
-        sums = frame.assign(wv=frame.value * frame[weight], w=frame[weight]).groupby(keys, as_index=False)[["wv", "w"]].sum()
+        sums = (frame.assign(wv=frame.value * frame[weight], w=frame[weight])
+                .groupby(keys, as_index=False)[["wv", "w"]].sum())
         return sums.assign(value=sums.wv / sums.w)[keys + ["value"]]
 
     windows = {} if isinstance(final_window, int) else final_window
@@ -158,7 +160,8 @@ def final_scores(tidy: pd.DataFrame, runs: pd.DataFrame, final_window: int | dic
         parts = [part.groupby(keys).tail(windows.get(kind, final_window)) for kind, part in frame.groupby("kind")]
         return pd.concat(parts) if parts else frame
 
-    last, whole = weighted_mean(last_snapshots(data)), weighted_mean(data.assign(area_weight=area_weight), "area_weight")
+    last, whole = (weighted_mean(last_snapshots(data)),
+                   weighted_mean(data.assign(area_weight=area_weight), "area_weight"))
     late = data[data.metric.isin(LATE_CHANGE_METRICS)]
     steps = late.groupby(keys).step
     mid = weighted_mean(last_snapshots(late[late.step <= (steps.transform("min") + steps.transform("max")) / 2]))
@@ -191,7 +194,8 @@ def interval_table(per_run: pd.DataFrame, runs: pd.DataFrame, reps: int, seed: i
         below_paper_scale=("below_paper_scale", "any"))
     for (exp, algo, label, env, metric), group in per_run.groupby(["experiment", "algo", "label", "env", "metric"]):
         scores = group["value"].to_numpy()[:, None]
-        row = {"experiment": exp, "algo": algo, "label": label, "env": env, "metric": metric, "n_completed": len(scores)}
+        row = {"experiment": exp, "algo": algo, "label": label, "env": env, "metric": metric,
+               "n_completed": len(scores)}
         out.append({**row, **scalar_intervals(scores, mean_and_iqm(), reps, seed, confidence)})
     table = pd.DataFrame(out)
     return table.merge(counts.reset_index(), on=["experiment", "algo", "env"], how="right")
@@ -230,7 +234,8 @@ def aggregate(run_dirs: list[Path], out_dir: Path, analysis: dict, human_scores:
         table = pd.concat([table, across_games(hns, runs, *bootstrap)], ignore_index=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(out_dir / "tidy.csv.gz", _gzip(tidy))
-    write_atomic(out_dir / "runs.csv", runs.sort_values(["experiment", "algo", "env", "seed"]).to_csv(index=False).encode())
+    write_atomic(out_dir / "runs.csv",
+                 runs.sort_values(["experiment", "algo", "env", "seed"]).to_csv(index=False).encode())
     write_atomic(out_dir / "final.csv", table.to_csv(index=False).encode())
     stats = {"bootstrap_reps": analysis["bootstrap_reps"], "bootstrap_seed": analysis["bootstrap_seed"],
              "confidence": analysis["confidence"], "final_window": analysis["final_window"],
@@ -243,7 +248,8 @@ def _gzip(frame: pd.DataFrame) -> bytes:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rlrepro.analysis.aggregate", description="Aggregate finished runs of one paper.")
+    parser = argparse.ArgumentParser(prog="python -m rlrepro.analysis.aggregate",
+                                     description="Aggregate finished runs of one paper.")
     parser.add_argument("--analysis", required=True, help="JSON of the config's 'analysis' section")
     parser.add_argument("--out-dir", type=Path, required=True)
     parser.add_argument("--human-scores", type=Path, help="CSV env,random_score,human_score (needed for Atari runs)")

@@ -152,7 +152,8 @@ def load_claims(path: str | Path) -> list[Claim]:
     for index, entry in enumerate(entries):
         claim = parse_claim(entry, index)
         if claim.id in seen:
-            raise ClaimsError(f"claim #{index} ({claim.id!r}): field 'id': duplicate id, already used by claim #{seen[claim.id]}")
+            raise ClaimsError(f"claim #{index} ({claim.id!r}): field 'id': duplicate id, "
+                              f"already used by claim #{seen[claim.id]}")
         seen[claim.id] = index
         claims.append(claim)
     for index, claim in enumerate(claims):
@@ -254,7 +255,8 @@ def parse_claim(entry: dict, index: int) -> Claim:
     window = data.get("step_window")
     if window is not None:
         if test not in SCORE_TESTS:
-            fail("data.step_window", f"only for score tests ({', '.join(SCORE_TESTS)}); divergence tests take before_step")
+            fail("data.step_window",
+                 f"only for score tests ({', '.join(SCORE_TESTS)}); divergence tests take before_step")
         if not window[0] < window[1]:
             fail("data.step_window", f"must be [first, last] with 0 <= first < last, got {window!r}")
         fields["step_window"] = tuple(int(step) for step in window)
@@ -416,7 +418,8 @@ def score_comparisons(claim: Claim, scores: dict, envs: list[str], reps: int, se
                     outcome = better(low, high, bound)
                     text += f" (margin {num(bound)})" if bound else ""
                 else:
-                    tolerance = claim.margin if claim.relative_margin is None else claim.relative_margin * abs(stratified_mean(b))
+                    tolerance = (claim.margin if claim.relative_margin is None
+                                 else claim.relative_margin * abs(stratified_mean(b)))
                     bound = -tolerance
                     outcome = not_worse(low, high, tolerance)
                     text += f" (tolerance {num(bound)})"
@@ -448,7 +451,8 @@ def divergence_comparisons(claim: Claim, runs: pd.DataFrame, envs: list[str], co
             k, n = int(hit.sum()), len(sel)
             low, high = wilson_interval(k, n, confidence)
             steps = f" (at steps {num(at[hit].min())}-{num(at[hit].max())})" if k and at[hit].notna().any() else ""
-            text = f"{algo}: {k}/{n} runs diverged before step {claim.before_step}{steps} {_where(block, claim.pool_envs)}"
+            text = (f"{algo}: {k}/{n} runs diverged before step {claim.before_step}{steps} "
+                    f"{_where(block, claim.pool_envs)}")
             fn = diverges if claim.test == "diverges" else no_divergence
             slack = k / n if claim.test == "diverges" else 1 - k / n
             out.append(Comparison(text, k / n, low, high, fn(k, n), slack))
@@ -516,7 +520,8 @@ def claim_scores(claim: Claim, per_run_scores: pd.DataFrame | None, mine: pd.Dat
     for (algo, env), group in mine.groupby(["algo", "env"]):
         n_done, n = int((group.status == "completed").sum()), len(scores.get((algo, env), ()))
         if n == 0 and n_done > 0:
-            missing.append(f"no {claim.metric!r} scores of algo {algo!r} on env {env!r} in experiment {claim.experiment!r}")
+            missing.append(f"no {claim.metric!r} scores of algo {algo!r} on env {env!r} "
+                           f"in experiment {claim.experiment!r}")
         elif n < claim.min_seeds:
             few.append((n, algo, env, len(group) - n_done))
     return scores, missing, few
@@ -535,7 +540,8 @@ def scale_blockers(claim: Claim, mine: pd.DataFrame) -> list[tuple[str, str]]:
     if "below_paper_scale" in mine and _as_bool(mine.below_paper_scale).any():
         below = mine[_as_bool(mine.below_paper_scale)]
         notes = sorted({str(n) for n in below.scale_notes.dropna() if str(n)}) if "scale_notes" in below else []
-        out.append(("below paper scale", "below paper scale: " + (" | ".join(notes) or "runs.csv marks the runs below paper scale")))
+        out.append(("below paper scale",
+                    "below paper scale: " + (" | ".join(notes) or "runs.csv marks the runs below paper scale")))
     return out
 
 
@@ -596,7 +602,8 @@ def evaluate(claim: Claim, per_run_scores: pd.DataFrame | None, runs: pd.DataFra
         "reason": "; ".join(reasons), "short_reason": "; ".join(short),
         "details": " | ".join(f"{c.text}: {c.outcome}" for c in comparisons),
         "threshold": claim.threshold, "margin": claim.margin, "relative_margin": claim.relative_margin,
-        "step_window": "-".join(map(str, claim.step_window)) if claim.step_window else "", "given": " ".join(claim.given),
+        "step_window": "-".join(map(str, claim.step_window)) if claim.step_window else "",
+        "given": " ".join(claim.given),
         "min_seeds": claim.min_seeds, "bootstrap_reps": reps, "bootstrap_seed": seed, "confidence": confidence,
         "note": claim.note,
     }
@@ -639,7 +646,8 @@ class AggregateData:
                     self.note = "no human-scores table: no final_hns scores"
                 else:
                     try:
-                        per_run = pd.concat([per_run, human_normalised(per_run, self.runs, self.human_scores)], ignore_index=True)
+                        per_run = pd.concat([per_run, human_normalised(per_run, self.runs, self.human_scores)],
+                                            ignore_index=True)
                     except ValueError as err:
                         self.note = f"no final_hns scores: {err}"
             self._scores[window] = per_run
@@ -742,9 +750,11 @@ def claims_tex(table: pd.DataFrame) -> str:
 # ----------------------------------------------------------------------------------------- CLI
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rlrepro.analysis.claims", description="Evaluate the claims file against aggregate results.")
+    parser = argparse.ArgumentParser(prog="python -m rlrepro.analysis.claims",
+                                     description="Evaluate the claims file against aggregate results.")
     parser.add_argument("--claims", type=Path, required=True, help="claims YAML (config/claims.yaml)")
-    parser.add_argument("--aggregate", type=Path, required=True, help="directory holding <paper>/runs.csv and tidy.csv.gz")
+    parser.add_argument("--aggregate", type=Path, required=True,
+                        help="directory holding <paper>/runs.csv and tidy.csv.gz")
     parser.add_argument("--analysis", required=True, help="JSON of the config's 'analysis' section")
     parser.add_argument("--human-scores", type=Path, help="CSV env,random_score,human_score (for final_hns)")
     parser.add_argument("--output", type=Path, required=True, help="CSV, one row per claim")

@@ -183,7 +183,8 @@ def probability_of_improvement(matrices: dict[str, np.ndarray], pairs: list[tupl
 
         point, ci = interval_estimate((matrices[x], matrices[y]), improvement, reps, seed, confidence)
         out.append({"x": x, "y": y, "p": float(point[0]), "low": float(ci[0, 0]), "high": float(ci[1, 0]),
-                    "n_runs_x": matrices[x].shape[0], "n_runs_y": matrices[y].shape[0], "n_tasks": matrices[x].shape[1]})
+                    "n_runs_x": matrices[x].shape[0], "n_runs_y": matrices[y].shape[0],
+                    "n_tasks": matrices[x].shape[1]})
     return pd.DataFrame(out, columns=["x", "y", "p", "low", "high", "n_runs_x", "n_runs_y", "n_tasks"])
 
 
@@ -195,7 +196,8 @@ def performance_profile(matrices: dict[str, np.ndarray], taus: np.ndarray, reps:
     for algo, matrix in matrices.items():
         profile, band = performance_profile_band(matrix, taus, reps, seed, confidence)
         parts.append(pd.DataFrame({"algo": algo, "tau": taus, "fraction": profile, "low": band[0], "high": band[1]}))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["algo", "tau", "fraction", "low", "high"])
+    return (pd.concat(parts, ignore_index=True) if parts
+            else pd.DataFrame(columns=["algo", "tau", "fraction", "low", "high"]))
 
 
 def default_taus(matrices: dict[str, np.ndarray], n: int = 101) -> np.ndarray:
@@ -287,7 +289,8 @@ def robust_statistics(aggregate_dir: Path, analysis: dict, human_scores: pd.Data
             profiles.append(prof)
             summaries.append(summary)
     robust_table = pd.concat([r for r in robust if len(r)] or [pd.DataFrame(columns=ROBUST_COLUMNS)], ignore_index=True)
-    profile_table = pd.concat([p for p in profiles if len(p)] or [pd.DataFrame(columns=PROFILE_COLUMNS)], ignore_index=True)
+    profile_table = pd.concat([p for p in profiles if len(p)] or [pd.DataFrame(columns=PROFILE_COLUMNS)],
+                              ignore_index=True)
     return robust_table, profile_table, summaries
 
 
@@ -326,9 +329,9 @@ def experiment_tex(summary: dict, rows: pd.DataFrame) -> str:
     unscored = (f" {summary['unscored_runs']} run(s) did not complete (diverged) and have no score."
                 if summary["unscored_runs"] else "")
     sentence = (f"{name}: across-task statistics of the {tex_escape(summary['normalisation'])}, pooled over "
-                f"{len(summary['tasks'])} tasks ({tex_escape(', '.join(summary['tasks']))}) with {seeds_text} seeds per "
-                f"task and algorithm; {pct}\\% stratified-bootstrap intervals (rliable, {summary['reps']} resamples, "
-                f"seed {summary['seed']}).{scale}{notes}{unscored}\n")
+                f"{len(summary['tasks'])} tasks ({tex_escape(', '.join(summary['tasks']))}) with {seeds_text} seeds "
+                f"per task and algorithm; {pct}\\% stratified-bootstrap intervals (rliable, {summary['reps']} "
+                f"resamples, seed {summary['seed']}).{scale}{notes}{unscored}\n")
     caption_scale = " Below paper scale." if summary["below_paper_scale"] else ""
     label = summary["experiment"].replace("_", "-")
 
@@ -339,7 +342,8 @@ def experiment_tex(summary: dict, rows: pd.DataFrame) -> str:
                f"{len(summary['tasks'])} tasks, with {pct}\\% intervals.{caption_scale}")
     lines = [r"\begin{table}[H]", r"\centering\small", r"\begin{tabular}{lll}", r"\toprule",
              r"algorithm & IQM & mean \\", r"\midrule"]
-    lines += [f"{names[algo]} & {_cell(stat('iqm', algo))} & {_cell(stat('mean', algo))} \\\\" for algo in summary["n_seeds"]]
+    lines += [f"{names[algo]} & {_cell(stat('iqm', algo))} & {_cell(stat('mean', algo))} \\\\"
+              for algo in summary["n_seeds"]]
     lines += [r"\bottomrule", r"\end{tabular}", f"\\caption{{{caption}}}", f"\\label{{tab:robust-{label}}}",
               r"\end{table}", ""]
     poi = rows[rows.statistic == "poi"]
@@ -361,16 +365,17 @@ def robust_tex(robust: pd.DataFrame, summaries: list[dict], papers: tuple[str, .
         mine = [s for s in summaries if s["paper"] == paper]
         parts = [experiment_tex(s, robust[robust.experiment == s["experiment"]]) for s in mine]
         if not any(s["qualifies"] for s in mine):
-            parts.insert(0, f"No experiment of this paper has complete results on at least {MIN_TASKS} tasks, so there are "
-                            "no across-task statistics.\n")
+            parts.insert(0, f"No experiment of this paper has complete results on at least {MIN_TASKS} tasks, "
+                            "so there are no across-task statistics.\n")
         body = "\n".join(parts)
         out.append(f"\\newcommand{{\\{macro_name(paper)}}}{{%\n{body}}}\n")
     return "".join(out)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rlrepro.analysis.robust",
-                                     description="Across-task IQM, probability of improvement and performance profiles.")
+    parser = argparse.ArgumentParser(
+        prog="python -m rlrepro.analysis.robust",
+        description="Across-task IQM, probability of improvement and performance profiles.")
     parser.add_argument("--aggregate", type=Path, required=True, help="folder with <paper>/{tidy.csv.gz, runs.csv}")
     parser.add_argument("--analysis", required=True, help="JSON of the config's 'analysis' section")
     parser.add_argument("--human-scores", type=Path, help="CSV env,random_score,human_score (Atari)")
@@ -381,7 +386,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         human_scores = pd.read_csv(args.human_scores) if args.human_scores else None
         references = pd.read_csv(args.references) if args.references else None
-        robust, profiles, summaries = robust_statistics(args.aggregate, json.loads(args.analysis), human_scores, references)
+        robust, profiles, summaries = robust_statistics(args.aggregate, json.loads(args.analysis),
+                                                        human_scores, references)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

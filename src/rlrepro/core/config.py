@@ -147,22 +147,27 @@ def _semantic_problems(config: dict) -> list[str]:
         kind = kind_of_agent(entry["agent"])
         unknown = sorted(set(entry.get("overrides", {})) - set(KINDS[kind].config.field_names()))
         if unknown:
-            problems.append(f"algorithms.{algo}.overrides: unknown keys {unknown} for a {kind} agent; allowed: {', '.join(KINDS[kind].config.field_names())}")
+            problems.append(f"algorithms.{algo}.overrides: unknown keys {unknown} for a {kind} agent; "
+                            f"allowed: {', '.join(KINDS[kind].config.field_names())}")
     for name, exp in config["experiments"].items():
         kind = KINDS[exp["kind"]]
         for i, env in enumerate(exp["envs"]):
             if env not in kind.env_ids:
-                problems.append(f"experiments.{name}.envs[{i}]: {env!r} is not an environment of kind {exp['kind']!r}; allowed: {allowed_envs(exp['kind'])}")
+                problems.append(f"experiments.{name}.envs[{i}]: {env!r} is not an environment of kind {exp['kind']!r}; "
+                                f"allowed: {allowed_envs(exp['kind'])}")
         unknown = sorted(set(exp.get("agent_overrides", {})) - set(kind.config.field_names()))
         if unknown:
-            problems.append(f"experiments.{name}.agent_overrides: unknown keys {unknown}; allowed: {', '.join(kind.config.field_names())}")
+            problems.append(f"experiments.{name}.agent_overrides: unknown keys {unknown}; "
+                            f"allowed: {', '.join(kind.config.field_names())}")
         for i, algo in enumerate(exp["algorithms"]):
             if algo not in registry:
-                problems.append(f"experiments.{name}.algorithms[{i}]: unknown algorithm {algo!r}; defined: {', '.join(sorted(registry))}")
+                problems.append(f"experiments.{name}.algorithms[{i}]: unknown algorithm {algo!r}; "
+                                f"defined: {', '.join(sorted(registry))}")
                 continue
             if kind_of_agent(registry[algo]["agent"]) != exp["kind"]:
-                problems.append(f"experiments.{name}.algorithms[{i}]: {algo!r} is a {kind_of_agent(registry[algo]['agent'])} agent "
-                                f"({registry[algo]['agent']}); experiment kind {exp['kind']!r} runs: {', '.join(kind.agents)}")
+                problems.append(f"experiments.{name}.algorithms[{i}]: {algo!r} is a "
+                                f"{kind_of_agent(registry[algo]['agent'])} agent ({registry[algo]['agent']}); "
+                                f"experiment kind {exp['kind']!r} runs: {', '.join(kind.agents)}")
                 continue
             for env in [None, *(e for e in exp.get("agent_overrides_by_env", {}) if e in exp["envs"])]:
                 try:
@@ -172,16 +177,19 @@ def _semantic_problems(config: dict) -> list[str]:
             for env in exp["envs"]:
                 key = (exp["paper"], algo, env)
                 if key in owner:
-                    problems.append(f"experiments.{name}: ({exp['paper']}, {algo}, {env}) is already run by experiment {owner[key]!r}")
+                    problems.append(f"experiments.{name}: ({exp['paper']}, {algo}, {env}) is already run by "
+                                    f"experiment {owner[key]!r}")
                 owner[key] = name
         for by_env in ("budget_by_env", "agent_overrides_by_env"):
             for env in exp.get(by_env, {}):
                 if env not in exp["envs"]:
-                    problems.append(f"experiments.{name}.{by_env}.{env}: not one of this experiment's envs {exp['envs']}")
+                    problems.append(f"experiments.{name}.{by_env}.{env}: not one of this experiment's envs "
+                                    f"{exp['envs']}")
         for env, overrides in exp.get("agent_overrides_by_env", {}).items():
             unknown = sorted(set(overrides) - set(kind.config.field_names()))
             if unknown:
-                problems.append(f"experiments.{name}.agent_overrides_by_env.{env}: unknown keys {unknown}; allowed: {', '.join(kind.config.field_names())}")
+                problems.append(f"experiments.{name}.agent_overrides_by_env.{env}: unknown keys {unknown}; "
+                                f"allowed: {', '.join(kind.config.field_names())}")
         for env in exp["envs"]:
             try:
                 kind.budget(**budget_of(exp, env))
@@ -192,7 +200,8 @@ def _semantic_problems(config: dict) -> list[str]:
         for panel, algos in exp.get("figures", {}).items():
             for algo in algos:
                 if algo not in exp["algorithms"]:
-                    problems.append(f"experiments.{name}.figures.{panel}: {algo!r} is not in this experiment's algorithms {exp['algorithms']}")
+                    problems.append(f"experiments.{name}.figures.{panel}: {algo!r} is not in this experiment's "
+                                    f"algorithms {exp['algorithms']}")
     for method, baselines in config["analysis"]["comparisons"].items():
         for name in (method, *baselines):
             if name not in registry:
@@ -215,7 +224,8 @@ def find_experiment(config: dict, paper: str, algo: str, env: str) -> tuple[str,
         if exp["paper"] == paper and algo in exp["algorithms"] and env in exp["envs"]:
             return name, exp
     known = sorted({(r["paper"], r["algo"], r["env"]) for r in iter_runs(config)})
-    raise ConfigError(f"no experiment runs algorithm {algo!r} on env {env!r} for paper {paper!r}; configured runs: {known}")
+    raise ConfigError(f"no experiment runs algorithm {algo!r} on env {env!r} for paper {paper!r}; "
+                      f"configured runs: {known}")
 
 
 def budget_of(exp: dict, env: str) -> dict:
@@ -240,9 +250,9 @@ def agent_config(config: dict, exp: dict, algo: str, env: str | None = None):
     for where, layer in layers:
         for key, value in layer.items():
             if key in own and own[key] != value:
-                raise ConfigError(f"experiments.{name}.{where}.{key} ({value!r}) conflicts with algorithms.{algo}.overrides.{key} "
-                                  f"({own[key]!r}): an experiment may not change what an algorithm sets; define another "
-                                  f"algorithm or drop one of the two keys")
+                raise ConfigError(f"experiments.{name}.{where}.{key} ({value!r}) conflicts with "
+                                  f"algorithms.{algo}.overrides.{key} ({own[key]!r}): an experiment may not change "
+                                  f"what an algorithm sets; define another algorithm or drop one of the two keys")
             source[key] = f"experiments.{name}.{where}.{key}"
         overrides.update(layer)
     try:
@@ -257,7 +267,8 @@ def agent_config(config: dict, exp: dict, algo: str, env: str | None = None):
 def scale_report(kind: str, budget: dict, seeds: int, env: str | None = None) -> list[str]:
     """Ways in which a run's budget falls short of the paper's; empty at paper scale."""
     paper = KINDS[kind].scale_of(env)
-    notes = [f"{key} {budget[key]} < paper {paper[key]}" for key in paper if key != "seeds" and budget[key] < paper[key]]
+    notes = [f"{key} {budget[key]} < paper {paper[key]}" for key in paper
+             if key != "seeds" and budget[key] < paper[key]]
     if seeds < paper["seeds"]:
         notes.append(f"seeds {seeds} < paper {paper['seeds']}")
     return notes
@@ -295,7 +306,8 @@ def check_spec(spec: dict) -> None:
         raise ConfigError(f"spec.kind: unknown kind {spec.get('kind')!r}; allowed: {', '.join(KINDS)}")
     kind = KINDS[spec["kind"]]
     if spec.get("agent") not in kind.agents:
-        raise ConfigError(f"spec.agent: unknown {spec['kind']} agent {spec.get('agent')!r}; allowed: {', '.join(kind.agents)}")
+        raise ConfigError(f"spec.agent: unknown {spec['kind']} agent {spec.get('agent')!r}; "
+                          f"allowed: {', '.join(kind.agents)}")
     unknown = set(spec.get("agent_config", {})) - set(kind.config.field_names())
     if unknown:
         raise ConfigError(f"spec.agent_config: unknown keys {sorted(unknown)}; allowed: {kind.config.field_names()}")

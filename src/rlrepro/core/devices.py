@@ -12,7 +12,8 @@ def torch_device(spec: dict) -> str:
 
     device = spec.get("device", "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("spec.device is 'cuda' but torch sees no CUDA device here (CPU build of torch, or no GPU on this node)")
+        raise ConfigError("spec.device is 'cuda' but torch sees no CUDA device here "
+                          "(CPU build of torch, or no GPU on this node)")
     torch.use_deterministic_algorithms(device == "cpu")
     return device
 

@@ -44,7 +44,7 @@ class Kind:
     notebook: str
     """Jupytext notebook (repository path) that draws the experiment's figures."""
     figures: tuple[str, ...]
-    """Figure names: the notebook writes ``results/figures/<experiment>_<name>.pdf`` for each."""
+    """Figure names: the notebook writes :func:`rlrepro.core.paths.figure` (experiment, name) for each."""
     tables: str
     """``"module:function"`` writing the experiment's generated LaTeX (see :mod:`rlrepro.reporting.tables`)."""
     normalisation: tuple[str, str]

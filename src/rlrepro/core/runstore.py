@@ -140,8 +140,10 @@ def _parse(value: str):
 def git_commit(cwd: Path | None = None) -> str:
     """HEAD's commit, suffixed '-dirty' when tracked files differ; 'unknown' outside git."""
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd, capture_output=True,
+                               text=True, check=True).stdout.strip()
         return head + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -158,4 +160,5 @@ def package_versions() -> dict[str, str]:
 
 
 def host_info() -> dict[str, str | int]:
-    return {"node": platform.node(), "platform": platform.platform(), "machine": platform.machine(), "cpus": os.cpu_count() or 0}
+    return {"node": platform.node(), "platform": platform.platform(), "machine": platform.machine(),
+            "cpus": os.cpu_count() or 0}

@@ -109,9 +109,10 @@ def _column(runs: pd.DataFrame, name: str) -> pd.Series:
 def _longtable(spec: str, header: list[str], rows: list[list[str]], caption: str = "", label: str = "") -> str:
     """A footnotesize booktabs longtable; its header repeats on every page."""
     head = " & ".join(header) + r" \tabularnewline"
-    top = (f"\\caption{{{caption}}}" + (f"\\label{{{label}}}" if label else "") + r"\tabularnewline" + "\n") if caption else ""
-    lines = [r"\begingroup\footnotesize", f"\\begin{{longtable}}{{@{{}}{spec}@{{}}}}", top + r"\toprule", head, r"\midrule",
-             r"\endfirsthead", r"\toprule", head, r"\midrule", r"\endhead", r"\bottomrule", r"\endfoot"]
+    top = ((f"\\caption{{{caption}}}" + (f"\\label{{{label}}}" if label else "") + r"\tabularnewline" + "\n")
+           if caption else "")
+    lines = [r"\begingroup\footnotesize", f"\\begin{{longtable}}{{@{{}}{spec}@{{}}}}", top + r"\toprule", head,
+             r"\midrule", r"\endfirsthead", r"\toprule", head, r"\midrule", r"\endhead", r"\bottomrule", r"\endfoot"]
     lines += [" & ".join(row) + r" \tabularnewline\addlinespace[1pt]" for row in rows]
     lines += [r"\end{longtable}", r"\endgroup", ""]
     return "\n".join(lines)
@@ -119,7 +120,8 @@ def _longtable(spec: str, header: list[str], rows: list[list[str]], caption: str
 
 def _columns(*fractions: float) -> str:
     """Ragged-right p columns taking the given fractions of the line (summing to at most 1)."""
-    return "".join(f">{{\\raggedright\\arraybackslash}}p{{\\dimexpr {f}\\linewidth-2\\tabcolsep\\relax}}" for f in fractions)
+    return "".join(f">{{\\raggedright\\arraybackslash}}p{{\\dimexpr {f}\\linewidth-2\\tabcolsep\\relax}}"
+                   for f in fractions)
 
 
 def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
@@ -135,7 +137,8 @@ def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
 
 def _counts(runs: pd.DataFrame) -> dict:
     status = _column(runs, "status")
-    return {"runs": len(runs), "completed": int((status == "completed").sum()), "diverged": int((status == "diverged").sum()),
+    return {"runs": len(runs), "completed": int((status == "completed").sum()),
+            "diverged": int((status == "diverged").sum()),
             "other": int((~status.isin(["completed", "diverged"])).sum()),
             "below": int(_column(runs, "below_paper_scale").astype(str).eq("True").sum()),
             "seconds": float(pd.to_numeric(_column(runs, "wall_time_s"), errors="coerce").sum())}
@@ -148,7 +151,8 @@ def _itemize(items: list[str]) -> str:
 def _counted(runs: pd.DataFrame, column: str) -> list[str]:
     """Each distinct value of a column with the number of runs that have it."""
     values = _column(runs, column).fillna("not recorded (runs.csv predates this column)").astype(str)
-    return [f"{breakable_tex(v)} ({n} run{'s' if n != 1 else ''})" for v, n in values.value_counts(sort=False).sort_index().items()]
+    return [f"{breakable_tex(v)} ({n} run{'s' if n != 1 else ''})"
+            for v, n in values.value_counts(sort=False).sort_index().items()]
 
 
 def _hosts(runs: pd.DataFrame) -> pd.Series:
@@ -169,12 +173,16 @@ def failed_runs_table(runs: pd.DataFrame) -> str:
         quantity = run.get("diverged_quantity")
         rows.append([breakable_tex(run.experiment), breakable_tex(run.algo), breakable_tex(run.env), str(run.seed),
                      "--" if pd.isna(step) else thousands(step),
-                     ("--" if pd.isna(quantity) else breakable_tex(quantity)) + ("" if run.status == "diverged" else f" ({breakable_tex(run.status)})")])
-    return _longtable(_columns(0.19, 0.19, 0.2, 0.07, 0.12, 0.23), ["experiment", "algorithm", "environment", "seed", "step", "non-finite quantity"],
-                      rows, "Runs that diverged (or failed), with the step and the quantity that first became non-finite.", "tab:diverged-runs")
+                     ("--" if pd.isna(quantity) else breakable_tex(quantity))
+                     + ("" if run.status == "diverged" else f" ({breakable_tex(run.status)})")])
+    return _longtable(_columns(0.19, 0.19, 0.2, 0.07, 0.12, 0.23),
+                      ["experiment", "algorithm", "environment", "seed", "step", "non-finite quantity"], rows,
+                      "Runs that diverged (or failed), with the step and the quantity that first became non-finite.",
+                      "tab:diverged-runs")
 
 
-def provenance_tex(runs_by_paper: dict[str, pd.DataFrame | None], config_hash: str, package_version: str, commit: str) -> str:
+def provenance_tex(runs_by_paper: dict[str, pd.DataFrame | None], config_hash: str, package_version: str,
+                   commit: str) -> str:
     """The provenance appendix (``\\ProvenanceAppendix``) and the title-page macros.
 
     ``runs_by_paper``: paper -> its runs.csv (None or empty where the paper has no runs).
@@ -183,20 +191,25 @@ def provenance_tex(runs_by_paper: dict[str, pd.DataFrame | None], config_hash: s
     runs = _concat(list(present.values()), ["status"])
     total = _counts(runs)
     scales = ", ".join(distinct_values(_column(runs, "config_scale"))) or "no runs"
-    out = [macro("ReportVersion", breakable_tex(package_version)), macro("ReportCommit", breakable_tex(short_commit(commit))),
+    out = [macro("ReportVersion", breakable_tex(package_version)),
+           macro("ReportCommit", breakable_tex(short_commit(commit))),
            macro("ReportConfigHash", breakable_tex(config_hash)), macro("ReportScale", breakable_tex(scales)),
            macro("RunsBelowScale", f"{total['below']} of {total['runs']}")]
 
     body = [r"\paragraph{Code and configuration.}\leavevmode" + "\n" + _itemize([
-        r"package \texttt{rlrepro} " + breakable_tex(package_version) + r", commit \texttt{" + breakable_tex(short_commit(commit)) + "}",
-        r"configuration hash \texttt{" + breakable_tex(config_hash) + "} (SHA-256 of the resolved Snakemake configuration "
-        "as JSON with sorted keys, first 12 hex digits)",
-        f"configuration scale: {breakable_tex(scales)}; {total['below']} of {total['runs']} runs are below paper scale"])]
+        r"package \texttt{rlrepro} " + breakable_tex(package_version) + r", commit \texttt{"
+        + breakable_tex(short_commit(commit)) + "}",
+        r"configuration hash \texttt{" + breakable_tex(config_hash) + "} (SHA-256 of the resolved Snakemake "
+        "configuration as JSON with sorted keys, first 12 hex digits)",
+        f"configuration scale: {breakable_tex(scales)}; {total['below']} of {total['runs']} runs are below "
+        "paper scale"])]
     if present:
         commits = distinct_values(_column(runs, "git_commit"))
         if len(commits) > 1:
-            body.append("The runs come from several commits:\n" + _itemize([rf"\texttt{{{breakable_tex(short_commit(c))}}}" for c in commits]))
-        body.append(r"\paragraph{Software.} Package versions recorded by the runs:" + "\n" + _itemize(_counted(runs, "versions")))
+            body.append("The runs come from several commits:\n"
+                        + _itemize([rf"\texttt{{{breakable_tex(short_commit(c))}}}" for c in commits]))
+        body.append(r"\paragraph{Software.} Package versions recorded by the runs:" + "\n"
+                    + _itemize(_counted(runs, "versions")))
         body.append(r"\paragraph{Hardware.} Processors (host):" + "\n"
                     + _itemize(_counted(runs.assign(_host=_hosts(runs)), "_host"))
                     + "Devices:\n" + _itemize(_counted(runs, "device")))
@@ -206,15 +219,17 @@ def provenance_tex(runs_by_paper: dict[str, pd.DataFrame | None], config_hash: s
             rows.append([breakable_tex(paper), "no runs", "--", "--", "--", "--", "--"])
             continue
         c = _counts(paper_runs)
-        rows.append([breakable_tex(paper), breakable_tex(", ".join(dict.fromkeys(paper_runs.experiment.astype(str)))), str(c["runs"]),
-                     str(c["completed"]), str(c["diverged"] + c["other"]), str(c["below"]), duration(c["seconds"])])
-    rows.append([r"\textit{all}", "", str(total["runs"]), str(total["completed"]), str(total["diverged"] + total["other"]),
-                 str(total["below"]), duration(total["seconds"])])
+        rows.append([breakable_tex(paper), breakable_tex(", ".join(dict.fromkeys(paper_runs.experiment.astype(str)))),
+                     str(c["runs"]), str(c["completed"]), str(c["diverged"] + c["other"]), str(c["below"]),
+                     duration(c["seconds"])])
+    rows.append([r"\textit{all}", "", str(total["runs"]), str(total["completed"]),
+                 str(total["diverged"] + total["other"]), str(total["below"]), duration(total["seconds"])])
     body.append(r"\paragraph{Runs and compute.} Compute time is the wall time of the finished training runs, summed "
                 "over runs (resumed runs include the time before the interruption; aggregation, figures and the report "
                 "are not counted).\n"
                 + _longtable(_columns(0.09, 0.37, 0.08, 0.11, 0.11, 0.1, 0.14),
-                             ["paper", "experiments", "runs", "completed", "diverged or failed", "below scale", "compute time"], rows))
+                             ["paper", "experiments", "runs", "completed", "diverged or failed", "below scale",
+                              "compute time"], rows))
     body.append(r"\paragraph{Diverged and failed runs.}" + "\n" + failed_runs_table(runs))
     out.append(define("ProvenanceAppendix", "".join(body)))
     return "".join(out)
@@ -315,12 +330,14 @@ def open_parameters_tex(paper: str, entries: list[dict], runs: pd.DataFrame | No
     """``\\OpenParameters<Paper>``: a longtable parameter | paper / seed report says | value used | source."""
     validate_open_parameters(paper, entries)
     runs = runs if runs is not None else pd.DataFrame(columns=["experiment"])
-    rows = [[breakable_tex(e["parameter"]), tag_tex(e["paper_says"]), open_parameter_value(e["value"], runs, config), breakable_tex(e["source"])]
+    rows = [[breakable_tex(e["parameter"]), tag_tex(e["paper_says"]), open_parameter_value(e["value"], runs, config),
+             breakable_tex(e["source"])]
             for e in entries]
-    caption = (f"Open parameters of {breakable_tex(paper.upper())}: what the paper or its seed reproduction report says "
-               r"(source tags as in \texttt{papers.md}; \textbf{[open]}: not stated), the value these runs used "
-               r"(read from the runs; `not run' where no run used it) and where that value comes from.")
-    table = _longtable(_columns(0.17, 0.38, 0.29, 0.16), ["parameter", "paper / seed report says", "value used", "source"],
+    caption = (f"Open parameters of {breakable_tex(paper.upper())}: what the paper or its seed reproduction report "
+               r"says (source tags as in \texttt{papers.md}; \textbf{[open]}: not stated), the value these runs "
+               r"used (read from the runs; `not run' where no run used it) and where that value comes from.")
+    table = _longtable(_columns(0.17, 0.38, 0.29, 0.16),
+                       ["parameter", "paper / seed report says", "value used", "source"],
                        rows, caption, f"tab:open-parameters-{paper}")
     return define(f"OpenParameters{camel(paper)}", table)
 
@@ -394,11 +411,12 @@ def hyperparameter_tex(experiment: str, runs: pd.DataFrame, max_columns: int = 5
             chunk = keys[start:start + max_columns]
             width = round(0.74 / len(chunk), 3)
             rows = [[_key_tex(a), *[value_tex(differing[k][a]) if "," not in differing[k][a]
-                                                         else breakable_tex(differing[k][a]) for k in chunk]] for a in algos]
+                                    else breakable_tex(differing[k][a]) for k in chunk]] for a in algos]
             more = "" if start == 0 else " (continued)"
             body.append(_longtable(_columns(0.26, *[width] * len(chunk)), ["algorithm", *map(_key_tex, chunk)], rows,
                                    f"Agent configuration that differs between the algorithms of {exp}{more}.",
-                                   f"tab:hyperparameters-{experiment}-differing" + (f"-{start // max_columns}" if start else "")))
+                                   f"tab:hyperparameters-{experiment}-differing"
+                                   + (f"-{start // max_columns}" if start else "")))
     else:
         body.append(f"Every algorithm of {exp} uses the same agent configuration.\n")
     return define(name, "".join(body))
@@ -411,7 +429,8 @@ def read_runs(aggregate_dir: Path, papers: list[str]) -> dict[str, pd.DataFrame 
     aggregate directory that ``papers`` does not name."""
     aggregate_dir = Path(aggregate_dir)
     found = sorted(p.parent.name for p in aggregate_dir.glob("*/runs.csv"))
-    return {paper: (pd.read_csv(aggregate_dir / paper / "runs.csv") if (aggregate_dir / paper / "runs.csv").exists() else None)
+    return {paper: (pd.read_csv(aggregate_dir / paper / "runs.csv") if (aggregate_dir / paper / "runs.csv").exists()
+                    else None)
             for paper in dict.fromkeys([*papers, *found])}
 
 
@@ -433,7 +452,8 @@ def generate(aggregate_dir: Path, config: dict, open_parameters: dict[str, list[
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rlrepro.reporting.provenance", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m rlrepro.reporting.provenance",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("--aggregate", type=Path, required=True, help="directory of <paper>/runs.csv")
     parser.add_argument("--config-json", required=True, help="JSON of the whole (resolved) Snakemake config")
     parser.add_argument("--open-parameters", type=Path, required=True, help="config/open_parameters.yaml")

@@ -68,11 +68,13 @@ def panel_caption(runs: pd.DataFrame, title: str, algos: list[str]) -> str:
             f"$\\alpha_\\rho \\in \\{{{config_values(runs, 'alpha_rho', algos, 'MIRL')}\\}}$).")
 
 
-def final_table(final: pd.DataFrame, runs: pd.DataFrame, algos: list[str], caption: str, label: str, confidence: float) -> str:
+def final_table(final: pd.DataFrame, runs: pd.DataFrame, algos: list[str], caption: str, label: str,
+                confidence: float) -> str:
     lines = [
         r"\begin{table}[ht]", r"\centering\small",
         r"\resizebox{\textwidth}{!}{%", r"\begin{tabular}{lllllll}", r"\toprule",
-        r"grid & algorithm & final return & final correct-action & mean correct-action & ceiling (final) & runs (diverged) \\",
+        r"grid & algorithm & final return & final correct-action & mean correct-action & ceiling (final) & "
+        r"runs (diverged) \\",
         r"\midrule",
     ]
     for env in ENV_NAMES:
@@ -80,7 +82,8 @@ def final_table(final: pd.DataFrame, runs: pd.DataFrame, algos: list[str], capti
             group = runs[(runs.env == env) & (runs.algo == algo)]
             if group.empty:
                 continue
-            cells = (interval_cells(final, env, algo, ("final_eval_return", "final_correct_action_rate", "mean_correct_action_rate"))
+            cells = (interval_cells(final, env, algo,
+                                    ("final_eval_return", "final_correct_action_rate", "mean_correct_action_rate"))
                      + interval_cells(final, env, algo, ("final_correct_action_ceiling",), digits=3))
             n_div = int((group.status == "diverged").sum())
             lines.append(f"{ENV_NAMES[env]} & {tex_escape(group.label.iloc[0])} & {' & '.join(cells)} & "
@@ -92,7 +95,8 @@ def final_table(final: pd.DataFrame, runs: pd.DataFrame, algos: list[str], capti
               f"\\caption{{{caption} Mean over completed seeds with {pct}\\% stratified-bootstrap intervals (rliable). "
               r"`Final' averages the last snapshots of each run; `mean' averages the whole run (area under the curve); "
               r"correct-action rates are correct actions per visit. `Ceiling': $(1-\epsilon)+\epsilon\,\rho(a^*)$. "
-              r"Common random numbers at evaluation: agents with the same greedy policy (e.g.\ QL and SQL) show identical returns.}",
+              r"Common random numbers at evaluation: agents with the same greedy policy (e.g.\ QL and SQL) show "
+              r"identical returns.}",
               f"\\label{{{label}}}", r"\end{table}", ""]
     return "\n".join(lines)
 
@@ -168,7 +172,8 @@ def loosest_clip_macro(runs: pd.DataFrame) -> str:
         share = 1 - binds.median() / sel.total_steps.max()
         parts.append(f"on the {name} in {len(binds)} of {len(sel)} runs from step {thousands(binds.median())} "
                      f"(median), the last {100 * share:.0f}\\% of the run")
-    return macro("MirlTabularLoosestClip", f"the loosest clip, $\\pm{bound:g}$, acted " + "; ".join(parts) if parts else "no clipped runs")
+    return macro("MirlTabularLoosestClip",
+                 f"the loosest clip, $\\pm{bound:g}$, acted " + "; ".join(parts) if parts else "no clipped runs")
 
 
 def ceiling_macros(final: pd.DataFrame, panels: dict) -> list[str]:
@@ -198,7 +203,8 @@ def tabular_tables(experiment: str, final: pd.DataFrame, runs: pd.DataFrame, sta
         macro("MirlTabularLogInterval", thousands(runs.log_interval.max())),
         macro("MirlTabularEvalMaxSteps", int(runs.eval_max_steps.max())),
         macro("MirlTabularEvalEpsilon", fmt(runs.eval_epsilon.max())),
-        *[macro(f"MirlTabular{camel(key)}", thousands(runs[key].max()) if key in runs and runs[key].notna().any() else "--")
+        *[macro(f"MirlTabular{camel(key)}",
+                thousands(runs[key].max()) if key in runs and runs[key].notna().any() else "--")
           for key in ("early_eval_interval", "early_eval_until")],
     ]
     out += ceiling_macros(final, panels)
@@ -269,8 +275,10 @@ def task_observations(final: pd.DataFrame, runs: pd.DataFrame, panels: dict[str,
                     versus = "; ".join(f"{tex_escape(sel.loc[b].label)} {interval(sel.loc[b], digits=digits)}: "
                                        f"{compare(sel.loc[first], sel.loc[b])}" for b in algos[1:] if b in sel.index)
                     parts.append(f"{name} {interval(sel.loc[first], digits=digits)} versus {versus}")
-            label = tex_escape(runs[runs.algo == first].label.iloc[0]) if (runs.algo == first).any() else tex_escape(first)
-            items.append(f"{where}: {label}'s " + "; ".join(parts) + "." if parts else f"{where}: no completed run of {label}.")
+            label = (tex_escape(runs[runs.algo == first].label.iloc[0]) if (runs.algo == first).any()
+                     else tex_escape(first))
+            items.append(f"{where}: {label}'s " + "; ".join(parts) + "." if parts
+                         else f"{where}: no completed run of {label}.")
     for _, run in runs[runs.status == "diverged"].iterrows():
         items.append(f"{tex_escape(run.label)} on {tex_escape(run.env)}, seed {run.seed}: diverged at step "
                      f"{int(run.diverged_at_step)} (non-finite {tex_escape(run.diverged_quantity)}).")
@@ -287,7 +295,8 @@ def figure_provenance(runs: pd.DataFrame, kind: str) -> str:
     """The end of every figure caption: notebook, runs behind it, scale (marked when below) and commit."""
     scale = (r"\textcolor{red}{\textbf{below paper scale}}" if runs.below_paper_scale.any() else "at paper scale")
     return (f"Drawn by \\texttt{{{tex_escape(KINDS[kind].notebook)}}} from {len(runs)} runs ({scale}, config scale "
-            f"\\texttt{{{tex_escape(str(runs.config_scale.iloc[0]))}}}) at commit \\texttt{{{tex_escape(short_commits(runs.git_commit))}}}.")
+            f"\\texttt{{{tex_escape(str(runs.config_scale.iloc[0]))}}}) at commit "
+            f"\\texttt{{{tex_escape(short_commits(runs.git_commit))}}}.")
 
 
 def setup_macros(p: str, runs: pd.DataFrame, stats: dict, kind: str) -> list[str]:
@@ -307,7 +316,8 @@ def setup_macros(p: str, runs: pd.DataFrame, stats: dict, kind: str) -> list[str
         macro(f"{p}WallTime", fmt(runs.wall_time_s.sum() / 60, 1)),
         macro(f"{p}Device", tex_escape(", ".join(sorted(runs.device.astype(str).unique())))),
         macro(f"{p}ConfigScale", tex_escape(runs.config_scale.iloc[0])),
-        macro(f"{p}ScaleStatement", r"\textbf{below paper scale} (" + tex_escape("; ".join(notes)) + ")" if below else "at paper scale"),
+        macro(f"{p}ScaleStatement",
+              r"\textbf{below paper scale} (" + tex_escape("; ".join(notes)) + ")" if below else "at paper scale"),
         macro(f"{p}Confidence", round(100 * stats["confidence"])),
         macro(f"{p}Bootstrap", f"{stats['bootstrap_reps']} resamples, seed {stats['bootstrap_seed']}"),
         macro(f"{p}Commit", tex_escape(short_commits(runs.git_commit))),
@@ -333,15 +343,18 @@ def continuous_tables(experiment: str, final: pd.DataFrame, runs: pd.DataFrame, 
     algos = list(dict.fromkeys(a for algos in panels.values() for a in algos)) or list(dict.fromkeys(runs.algo))
     pct = round(100 * stats["confidence"])
     table = results_table(
-        runs, algos, ["steps", "final return", "mean return over the run", "runs (diverged)", r"reference at $\sim$1M steps"],
+        runs, algos, ["steps", "final return", "mean return over the run", "runs (diverged)",
+                      r"reference at $\sim$1M steps"],
         lambda env, algo, group: [thousands(group.total_steps.max()),
-                                  *interval_cells(final, env, algo, ("final_eval_return", "mean_eval_return"), digits=0),
+                                  *interval_cells(final, env, algo, ("final_eval_return", "mean_eval_return"),
+                                                  digits=0),
                                   runs_cell(group), reference_cell(references, env, algo)],
-        f"{tex_escape(experiment)}: final returns. Evaluation return of the deterministic policy: mean over completed seeds "
-        f"with {pct}\\% stratified-bootstrap intervals (rliable). `Final' averages each run's last snapshots; `mean' the whole "
-        "run. References are other implementations' published means (papers.md), at about 1M steps.",
+        f"{tex_escape(experiment)}: final returns. Evaluation return of the deterministic policy: mean over completed "
+        f"seeds with {pct}\\% stratified-bootstrap intervals (rliable). `Final' averages each run's last snapshots; "
+        "`mean' the whole run. References are other implementations' published means (papers.md), at about 1M steps.",
         f"tab:{experiment}")
-    observations = task_observations(final, runs, panels, stats["confidence"], {"final_eval_return": "final return"}, digits=0)
+    observations = task_observations(final, runs, panels, stats["confidence"], {"final_eval_return": "final return"},
+                                     digits=0)
     weights = pmac_weight_table(experiment, final, pmac, algos, stats["confidence"])
     out.append(f"\\newcommand{{\\{p}Table}}{{%\n{table}}}\n")
     out.append(f"\\newcommand{{\\{p}WeightTable}}{{%\n{weights}}}\n")
@@ -349,7 +362,8 @@ def continuous_tables(experiment: str, final: pd.DataFrame, runs: pd.DataFrame, 
     return "".join(out)
 
 
-def pmac_weight_table(experiment: str, final: pd.DataFrame, pmac: pd.DataFrame, algos: list[str], confidence: float) -> str:
+def pmac_weight_table(experiment: str, final: pd.DataFrame, pmac: pd.DataFrame, algos: list[str],
+                      confidence: float) -> str:
     """PMAC's target weight per (task, algorithm): its reading of V, its clamp, and over the run the mean
     weight, the fraction at the clamp and the log mean weight before the clamp (final.csv's mean_
     target_weight, weight_at_clamp, log_mean_raw_weight): whether V or the clamp normalises the weight."""
@@ -361,23 +375,25 @@ def pmac_weight_table(experiment: str, final: pd.DataFrame, pmac: pd.DataFrame, 
         clamped = group.cfg_clamp_target_weight.astype(str) == "True"
         return [tex_escape(", ".join(distinct_cells(group.cfg_pmac_value))) if "cfg_pmac_value" in group else "--",
                 ", ".join(distinct_cells(group.cfg_target_weight_max.where(clamped, "none"))),
-                *interval_cells(final, env, algo, ("mean_target_weight", "mean_weight_at_clamp", "mean_log_mean_raw_weight"))]
+                *interval_cells(final, env, algo,
+                                ("mean_target_weight", "mean_weight_at_clamp", "mean_log_mean_raw_weight"))]
 
     return results_table(
         pmac, order, ["V", "clamp", "mean weight", "at the clamp", "log mean weight before the clamp"], cells,
-        f"{tex_escape(experiment)}: PMAC's target weight $w = \\pi^*/\\bar\\pi$ as the policy loss uses it (after the clamp "
-        "where there is one), the fraction of weights at or above the clamp's upper end (counted also where no clamp "
-        "is applied), and the log of a batch's mean weight before the clamp (0 when V normalises the weight, above 0 "
-        "when V is too low for it). Per run the mean over its snapshots, each the mean over the updates since the one "
-        f"before; then the mean over seeds with {round(100 * confidence)}\\% stratified-bootstrap intervals. "
-        "V: soft\\_mean is SAC~v1's value network; log\\_partition the weight's log-normaliser estimated from "
-        "each state's sampled actions, under which the unclamped weight's mean over $\\bar\\pi$ is 1 up to sampling error.",
+        f"{tex_escape(experiment)}: PMAC's target weight $w = \\pi^*/\\bar\\pi$ as the policy loss uses it (after the "
+        "clamp where there is one), the fraction of weights at or above the clamp's upper end (counted also where no "
+        "clamp is applied), and the log of a batch's mean weight before the clamp (0 when V normalises the weight, "
+        "above 0 when V is too low for it). Per run the mean over its snapshots, each the mean over the updates since "
+        f"the one before; then the mean over seeds with {round(100 * confidence)}\\% stratified-bootstrap intervals. "
+        "V: soft\\_mean is SAC~v1's value network; log\\_partition the weight's log-normaliser estimated from each "
+        "state's sampled actions, under which the unclamped weight's mean over $\\bar\\pi$ is 1 up to sampling error.",
         f"tab:{experiment}-weights")
 
 
 def config_macros(p: str, runs: pd.DataFrame, keys: tuple[str, ...]) -> list[str]:
     """One macro per agent-config key: its distinct values among the runs ('--' if none)."""
-    return [macro(f"{p}{camel(key)}", ", ".join(sci_tex(tex_escape(c)) for c in distinct_cells(runs[f"cfg_{key}"])) or "--")
+    return [macro(f"{p}{camel(key)}",
+                  ", ".join(sci_tex(tex_escape(c)) for c in distinct_cells(runs[f"cfg_{key}"])) or "--")
             for key in keys]
 
 
@@ -388,9 +404,9 @@ def algorithmic_tables(experiment: str, final: pd.DataFrame, runs: pd.DataFrame,
     runs = runs[runs.experiment == experiment]
     out = [f"% Generated by `python -m rlrepro.reporting.tables` for experiment {experiment}; do not edit.\n"]
     out += setup_macros(camel(experiment), runs, stats, "algorithmic")
-    out += config_macros(camel(experiment), runs, ("hidden_size", "learning_rate", "inputs_per_batch", "samples_per_input",
-                                                   "tau", "tau_prime", "entropy_coef", "urex_tau", "grad_clip",
-                                                   "curriculum_counting"))
+    out += config_macros(camel(experiment), runs, ("hidden_size", "learning_rate", "inputs_per_batch",
+                                                   "samples_per_input", "tau", "tau_prime", "entropy_coef", "urex_tau",
+                                                   "grad_clip", "curriculum_counting"))
     algos = list(dict.fromkeys(a for algos in panels.values() for a in algos)) or list(dict.fromkeys(runs.algo))
     p = camel(experiment)
     pct = round(100 * stats["confidence"])
@@ -398,12 +414,13 @@ def algorithmic_tables(experiment: str, final: pd.DataFrame, runs: pd.DataFrame,
         runs, algos, ["final return", "final solve rate", "curriculum length reached", "runs (diverged)"],
         lambda env, algo, group: [*interval_cells(final, env, algo, ("final_eval_return", "final_eval_solve_rate",
                                                                      "final_curriculum_length")), runs_cell(group)],
-        f"{tex_escape(experiment)}: final scores. Greedy policy on fresh inputs at the training curriculum's current length: "
-        f"mean over completed seeds with {pct}\\% stratified-bootstrap intervals (rliable), averaged over each run's last "
-        "snapshots. Solve rate: fraction of evaluation inputs whose whole target was written correctly.",
+        f"{tex_escape(experiment)}: final scores. Greedy policy on fresh inputs at the training curriculum's current "
+        f"length: mean over completed seeds with {pct}\\% stratified-bootstrap intervals (rliable), averaged over each "
+        "run's last snapshots. Solve rate: fraction of evaluation inputs whose whole target was written correctly.",
         f"tab:{experiment}")
     observations = task_observations(final, runs, panels, stats["confidence"],
-                                     {"final_eval_return": "final return", "final_curriculum_length": "curriculum length"})
+                                     {"final_eval_return": "final return",
+                                      "final_curriculum_length": "curriculum length"})
     out.append(f"\\newcommand{{\\{p}Table}}{{%\n{table}}}\n")
     out.append(f"\\newcommand{{\\{p}Observations}}{{%\n{observations}}}\n")
     return "".join(out)
@@ -419,23 +436,26 @@ def atari_tables(experiment: str, final: pd.DataFrame, runs: pd.DataFrame, stats
     out += setup_macros(p, runs, stats, "atari")
     out += config_macros(p, runs, ("gamma", "learning_rate", "loss", "batch_size", "buffer_size", "learning_starts",
                                    "train_frequency", "target_update_interval", "epsilon_start", "epsilon_end",
-                                   "epsilon_decay_steps", "noop_max", "beta_init", "adapt_beta", "alpha_beta", "alpha_rho",
-                                   "save_replay_in_checkpoint"))
+                                   "epsilon_decay_steps", "noop_max", "beta_init", "adapt_beta", "alpha_beta",
+                                   "alpha_rho", "save_replay_in_checkpoint"))
     out.append(macro(f"{p}EvalEpsilon", tex_escape(", ".join(distinct_cells(runs.eval_epsilon)))))
     algos = list(dict.fromkeys(a for algos in panels.values() for a in algos)) or list(dict.fromkeys(runs.algo))
     pct = round(100 * stats["confidence"])
     table = results_table(
         runs, algos, ["final return", "human-normalised", "mean return over the run", "runs (diverged)"],
-        lambda env, algo, group: [*interval_cells(final, env, algo, ("final_eval_return", "final_hns", "mean_eval_return")),
+        lambda env, algo, group: [*interval_cells(final, env, algo, ("final_eval_return", "final_hns",
+                                                                     "mean_eval_return")),
                                   runs_cell(group)],
-        f"{tex_escape(experiment)}: final scores per game. Whole games with unclipped rewards: mean over completed seeds "
-        f"with {pct}\\% stratified-bootstrap intervals (rliable), averaged over each run's last snapshots; human-normalised "
-        "= (score - random) / (human - random) with the standard random and human scores.",
+        f"{tex_escape(experiment)}: final scores per game. Whole games with unclipped rewards: mean over completed "
+        f"seeds with {pct}\\% stratified-bootstrap intervals (rliable), averaged over each run's last snapshots; "
+        "human-normalised = (score - random) / (human - random) with the standard random and human scores.",
         f"tab:{experiment}")
     overall = final[(final.env == ALL_GAMES) & (final.metric == "final_hns")].set_index("algo")
-    items = [f"{tex_escape(overall.loc[a].label)}: IQM {interval(overall.loc[a], 'iqm')}, mean {interval(overall.loc[a])} "
-             f"({int(overall.loc[a].n_completed)} runs on {int(overall.loc[a].n_games)} game(s))" for a in algos if a in overall.index]
-    aggregate = "\\begin{itemize}\n" + "\n".join(f"  \\item {item}." for item in items) + "\n\\end{itemize}" if items else "none."
+    items = [f"{tex_escape(overall.loc[a].label)}: IQM {interval(overall.loc[a], 'iqm')}, "
+             f"mean {interval(overall.loc[a])} ({int(overall.loc[a].n_completed)} runs on "
+             f"{int(overall.loc[a].n_games)} game(s))" for a in algos if a in overall.index]
+    aggregate = ("\\begin{itemize}\n" + "\n".join(f"  \\item {item}." for item in items) + "\n\\end{itemize}" if items
+                 else "none.")
     observations = task_observations(final, runs, panels, stats["confidence"],
                                      {"final_eval_return": "final return", "final_hns": "human-normalised score"})
     out.append(f"\\newcommand{{\\{p}Table}}{{%\n{table}}}\n")
@@ -450,7 +470,8 @@ def final_window_of(stats: dict, kind: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rlrepro.reporting.tables", description="Write generated LaTeX for one experiment.")
+    parser = argparse.ArgumentParser(prog="python -m rlrepro.reporting.tables",
+                                     description="Write generated LaTeX for one experiment.")
     parser.add_argument("--experiment", required=True)
     parser.add_argument("--final", type=Path, required=True)
     parser.add_argument("--runs", type=Path, required=True)
