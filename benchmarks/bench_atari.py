@@ -9,7 +9,9 @@ training run of ``--warmup + --steps`` agent steps:
 
 - acting: the first ``--warmup`` steps, before any gradient update (our ``learning_starts`` = SB3's
   ``learning_starts`` = ``--warmup``): action selection, environment step, replay insert. This is
-  the per-step overhead of each loop.
+  the per-step overhead of each loop. SB3 acts uniformly at random there, whatever its epsilon; ours
+  acts at ``--acting-epsilon`` (default 1.0, the same behaviour; a real run of ours starts at
+  ``epsilon_start`` = 1.0 and is above 0.95 throughout its 50k-step warm-up), then at ``--epsilon``.
 - learning: the ``--steps`` steps after the warm-up, with one gradient update every 4 steps on a
   batch of 32 (``--steps / 4`` updates), the phase that dominates a real run.
 
@@ -32,8 +34,9 @@ that both Q-networks have the same parameter count and prints it), batch 32, ``t
 gradient step per update, Adam at lr 1e-4, gamma 0.99, Huber loss (ours ``loss="huber"``; SB3's
 DQN always uses ``smooth_l1_loss``), replay capacity = ``--warmup + --steps`` (no overwriting),
 target network copied every ``--target-update`` steps (SB3 ``tau=1.0``), a constant exploration
-rate ``--epsilon`` (ours ``epsilon_start = epsilon_end``; SB3 ``exploration_initial_eps =
+rate ``--epsilon`` after the warm-up (ours ``epsilon_start = epsilon_end``; SB3 ``exploration_initial_eps =
 exploration_final_eps``; 0.1 is Nature DQN's final rate, at which most of a real run is played),
+uniformly random actions in the warm-up (see "acting" above),
 ``torch.set_num_threads(--threads)``, the device, and ``torch.use_deterministic_algorithms`` on CPU
 (as ``rlrepro.train`` sets it for our real runs). Each repeat runs ours, then SB3, so drift in
 machine speed hits both alike; the table shows the median over ``--repeats`` (``--stat best``:
@@ -41,9 +44,11 @@ the fastest), and every run's figures are printed as it finishes.
 
 Differences that remain, as each library does it:
 
-- Acting. SB3 draws a uniformly random action without a forward pass during the warm-up and, when
-  it explores (probability epsilon), afterwards too; our loop computes Q(s, .) at every step
-  (MIRL's prior update needs pi(.|s) at every state; DQN and SQL share the loop), then draws.
+- Acting. Both compute Q(s, .) only when the action is greedy: SB3 draws a uniformly random action
+  without a forward pass during the warm-up and, when it explores (probability epsilon), afterwards;
+  ours draws eq. (5)'s coin first and computes the frame stack and Q only when it says greedy (DQN
+  and SQL; MIRL's prior update needs pi(.|s), so ``--agent DeepMIRL`` computes Q at every step).
+  ``--acting-epsilon 0.1`` shows the acting phase of ours with a forward pass on 90% of the steps.
 - Preprocessing. Ours: gymnasium's ``AtariPreprocessing`` (up to 30 no-ops on reset, frame skip
   4 with the max of the last two frames, grayscale read from the emulator, 84x84), one frame per
   step, stacked by the replay buffer (``FrameReplay``, each frame stored once); reward clipping and
@@ -156,6 +161,18 @@ def phase_rates(marks: Marks, stopped: float, args) -> dict[str, float]:
     return {"acting": args.warmup / (learn - start), "learning": args.steps / (stopped - learn)}
 
 
+def explores_while_acting(agent_class: type, acting_epsilon: float) -> type:
+    """``agent_class`` acting at ``acting_epsilon`` before its first update (the acting phase), as SB3 acts
+    uniformly at random then; the loop and the rest of the behaviour are unchanged."""
+
+    class Agent(agent_class):
+        def training_action(self, frames, epsilon, rng, step):
+            warming_up = step < self.cfg.learning_starts
+            return super().training_action(frames, acting_epsilon if warming_up else epsilon, rng, step)
+
+    return Agent
+
+
 def time_ours(args) -> tuple[dict[str, float], int]:
     total = args.warmup + args.steps
     cfg = DeepQConfig(
@@ -168,7 +185,8 @@ def time_ours(args) -> tuple[dict[str, float], int]:
     env = StepClock(make_env(args.env, cfg, budget), (0, args.warmup))
     eval_env = StopAtEvaluation(make_eval_env(args.env, cfg, budget))
     torch.manual_seed(args.seed)
-    agent = AGENTS[args.agent](env.action_space.n, cfg, torch.device(args.device))
+    agent_class = explores_while_acting(AGENTS[args.agent], args.acting_epsilon)
+    agent = agent_class(env.action_space.n, cfg, torch.device(args.device))
     try:
         train(agent, env, eval_env, budget, seed=args.seed)
     except TrainingOver:
@@ -214,7 +232,10 @@ def main() -> None:
     parser.add_argument("--env", default="PongNoFrameskip-v4", help="a <Game>NoFrameskip-v4 id")
     parser.add_argument("--agent", default="DQN", choices=sorted(AGENTS),
                         help="our agent (SB3's side is always its DQN)")
-    parser.add_argument("--epsilon", type=float, default=0.1, help="constant exploration rate on both sides")
+    parser.add_argument("--epsilon", type=float, default=0.1,
+                        help="constant exploration rate on both sides after the warm-up")
+    parser.add_argument("--acting-epsilon", type=float, default=1.0,
+                        help="our exploration rate in the warm-up (SB3 acts uniformly at random there: 1.0)")
     parser.add_argument("--target-update", type=int, default=1000, help="agent steps between target-network copies")
     parser.add_argument("--sb3-optimize-memory", choices=("yes", "no"), default="yes",
                         help="SB3's optimize_memory_usage (yes: one stored stack per step)")
@@ -226,8 +247,8 @@ def main() -> None:
         parser.error(f"need --warmup >= {BATCH} (one batch) and --steps >= {TRAIN_FREQ}")
     if args.repeats < 1 or args.threads < 1 or args.target_update < 1:
         parser.error("--repeats, --threads and --target-update must be >= 1")
-    if not 0.0 <= args.epsilon <= 1.0:
-        parser.error("--epsilon must be in [0, 1]")
+    if not (0.0 <= args.epsilon <= 1.0 and 0.0 <= args.acting_epsilon <= 1.0):
+        parser.error("--epsilon and --acting-epsilon must be in [0, 1]")
     try:
         check_game(args.env)  # also registers the ALE games with gymnasium, for SB3's gym.make
     except ValueError as err:
@@ -246,7 +267,8 @@ def main() -> None:
           f"device {args.device} ({device}), torch {torch.__version__}, torch threads {args.threads}, "
           f"SB3 {sb3.__version__}")
     print(f"env {args.env}, ours {args.agent} vs SB3 DQN, {args.warmup} acting steps then {args.steps} learning "
-          f"steps ({args.steps // TRAIN_FREQ} updates of batch {BATCH}), epsilon {args.epsilon}, target update "
+          f"steps ({args.steps // TRAIN_FREQ} updates of batch {BATCH}), epsilon {args.epsilon} (ours while acting: "
+          f"{args.acting_epsilon}; SB3: uniformly random), target update "
           f"every {args.target_update}, SB3 optimize_memory_usage={args.sb3_optimize_memory == 'yes'}, "
           f"repeats {args.repeats} ({args.stat})", flush=True)
     ours: dict[str, list[float]] = {p: [] for p in PHASES}

@@ -1,3 +1,4 @@
+import copy
 import json
 import warnings
 
@@ -366,6 +367,42 @@ def test_invalid_actions_raise(task):
     # Lists, arrays and numpy integers are accepted.
     for action in ([0, 0, 0], np.array([1, 0, 0]), (np.int64(0), np.int64(0), np.int64(base - 1))):
         env.step(action)
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_step_accepts_exactly_the_actions_of_the_action_space(task):
+    """The quick check of plain int triples refuses and accepts what gym's full check does."""
+    env = ENV_CLASSES[task]()
+    n_moves, base = env.action_space[0].n, env.base
+    candidates = [[move, write, symbol] for move in (-1, 0, n_moves - 1, n_moves) for write in (-1, 0, 1, 2)
+                  for symbol in (-1, 0, base - 1, base)]
+    candidates += [(True, False, 0), [0, True, 1], (0, 1, np.int64(base - 1)), (np.uint64(0), 0, 0), (0.0, 0, 0),
+                   (0, 0, 2**63), [0, 0, "1"]]
+    for action in candidates:
+        env.reset(seed=0)
+        if env.action_space.contains(action):
+            env.step(action)
+        else:
+            with pytest.raises(ValueError, match="invalid action"):
+                env.step(action)
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_a_replica_plays_on_like_a_deep_copy_and_leaves_the_original_alone(task):
+    env = ENV_CLASSES[task](curriculum_window=3)
+    fail_episode(env, seed=0)  # one shortfall in the window
+    env.reset(seed=1)
+    env.step((0, 0, 0))
+    before = (env.curriculum_state(), env.time, list(env.output), env.np_random.bit_generator.state)
+    twin, replica = copy.deepcopy(env), env.replica()
+    rng = np.random.default_rng(0)
+    for _ in range(3 * env.max_episode_steps):
+        action = [int(rng.integers(space.n)) for space in env.action_space]
+        assert replica.step(action) == twin.step(action)
+        if replica.episode_over:
+            assert replica.reset(options={"repeat_input": True}) == twin.reset(options={"repeat_input": True})
+    assert replica.curriculum_state() == twin.curriculum_state() != before[0]
+    assert (env.curriculum_state(), env.time, env.output, env.np_random.bit_generator.state) == before
 
 
 @pytest.mark.parametrize("task", TASKS)

@@ -124,6 +124,40 @@ def test_behaviour_eq5_explores_from_the_prior():
     assert dqn.act(np.array([0.0, 9.0, 0.0]), 0.0, rng) == 1
 
 
+class CountingFrames:
+    """A frame stack that counts how often it is asked for."""
+
+    def __init__(self, seed: int):
+        self.frames = np.random.default_rng(seed).integers(0, 255, (4, 84, 84), dtype=np.uint8)
+        self.calls = 0
+
+    def __call__(self) -> np.ndarray:
+        self.calls += 1
+        return self.frames
+
+
+@pytest.mark.parametrize("kind", ["DQN", "DeepSoftQ", "DeepMIRL"])
+def test_q_is_computed_only_when_the_behaviour_needs_it(kind):
+    """DQN and SQL compute Q(s, .) only for a greedy action; MIRL while training at every step (eq. 7).
+    The actions and random draws are those of act() given Q."""
+    agent, reference = agent_of(kind, n_actions=4), agent_of(kind, n_actions=4)
+    rng, reference_rng = np.random.default_rng(0), np.random.default_rng(0)
+    for step, epsilon in enumerate([1.0, 0.0, 0.5, 0.5, 0.5, 0.5, 1.0, 0.0]):
+        frames = CountingFrames(step)
+        action = agent.training_action(frames, epsilon, rng, step)
+        q = reference.q_values(frames.frames)
+        assert action == reference.act(q, epsilon, reference_rng)
+        reference.observe_policy(q, step)
+        np.testing.assert_array_equal(agent.rho, reference.rho)
+        expected = 1 if kind == "DeepMIRL" else {1.0: 0, 0.0: 1}.get(epsilon)  # at 0.5: as the coin says
+        assert frames.calls <= 1 and (expected is None or frames.calls == expected)
+        evaluation = CountingFrames(step)
+        agent.act_on(evaluation, 1.0, rng)
+        reference.act(q, 1.0, reference_rng)
+        assert evaluation.calls == 0  # evaluation never learns the prior
+    assert rng.random() == reference_rng.random()
+
+
 def test_greedy_action_weighs_prior_and_beta():
     agent = agent_of("DeepMIRL", n_actions=2, beta_init=1.0)
     agent.set_prior(np.array([0.9, 0.1]))

@@ -42,7 +42,9 @@ def make_atari_env(env_id: str, noop_max: int = 30, frame_skip: int = 4, screen_
                    max_episode_frames: int = 108_000) -> gym.Env:
     """The game with Nature-DQN preprocessing; observations are single (84, 84) uint8 frames."""
     check_game(env_id)
-    env = gym.make(env_id, max_episode_steps=max_episode_frames)
+    # The wrapper reads the grayscale screen from the emulator itself; a grayscale inner env spares the
+    # RGB copy that every emulator frame would otherwise make and the wrapper would throw away.
+    env = gym.make(env_id, max_episode_steps=max_episode_frames, obs_type="grayscale")
     return gym.wrappers.AtariPreprocessing(env, noop_max=noop_max, frame_skip=frame_skip, screen_size=screen_size,
                                            terminal_on_life_loss=False, grayscale_obs=True, scale_obs=False)
 

@@ -220,46 +220,50 @@ def play(policy: RNNPolicy, envs: list[AlgorithmicEnv], first_observations: list
     """
     n = len(envs)
     horizon = max(env.max_episode_steps for env in envs)
-    observations = torch.zeros(horizon, n * attempts, dtype=torch.long)
-    actions = torch.zeros(horizon, n * attempts, 3, dtype=torch.long)
+    # Recorded in numpy (an item or fancy-index write costs less there than in torch), handed over at the end.
+    observations = np.zeros((horizon, n * attempts), dtype=np.int64)
+    actions = np.zeros((horizon, n * attempts, 3), dtype=np.int64)
     lengths, returns, solved = [0] * (n * attempts), [0.0] * (n * attempts), [False] * (n * attempts)
-    attempt, t, obs = [0] * n, [0] * n, list(first_observations)  # per env: attempt, its step, observation
+    attempt, t = [0] * n, np.zeros(n, dtype=np.int64)  # per env: attempt, its step
+    obs = np.array(first_observations, dtype=np.int64)  # per env: observation
     hidden, action = None, torch.zeros(n, 3, dtype=torch.long)
     live = list(range(n))
     while live:
-        x = policy.inputs(torch.tensor(obs), action, torch.tensor(t) > 0)
+        x = policy.inputs(torch.from_numpy(obs), action, torch.from_numpy(t > 0))
         logits, hidden = policy(x[None], hidden)
         action = policy.act(logits[0], greedy)
         trajectories = [j * attempts + attempt[j] for j in live]
-        steps = [t[j] for j in live]
-        observations[steps, trajectories] = torch.tensor([obs[j] for j in live])
-        actions[steps, trajectories] = action[live]
+        steps = t[live]
+        observations[steps, trajectories] = obs[live]
+        live_actions = action.numpy()[live]
+        actions[steps, trajectories] = live_actions
         restarted = []
-        for j, k, a in zip(live, trajectories, action[live].tolist()):
-            obs[j], reward, terminated, truncated, info = envs[j].step(a)
+        for j, k, a in zip(live, trajectories, live_actions.tolist()):
+            env = envs[j]
+            obs[j], reward, terminated, truncated, info = env.step(a)
             returns[k] += reward
             t[j] += 1
             if terminated or truncated:
-                lengths[k], solved[k] = t[j], info["solved"]
+                lengths[k], solved[k] = int(t[j]), info["solved"]
                 attempt[j] += 1
                 if attempt[j] < attempts:
-                    obs[j], t[j] = envs[j].reset(options={"repeat_input": True})[0], 0
+                    obs[j], t[j] = env.reset(options={"repeat_input": True})[0], 0
                     restarted.append(j)
         if restarted:
             hidden[:, restarted] = 0.0
         live = [j for j in live if attempt[j] < attempts]
     horizon = max(lengths)
-    return Episodes(observations[:horizon], actions[:horizon], torch.tensor(lengths), torch.tensor(returns),
-                    torch.tensor(solved))
+    return Episodes(torch.from_numpy(observations[:horizon]), torch.from_numpy(actions[:horizon]),
+                    torch.tensor(lengths), torch.tensor(returns), torch.tensor(solved))
 
 
 def sample_batch(policy: RNNPolicy, env: AlgorithmicEnv, n_inputs: int, samples: int) -> tuple[Episodes, list[int]]:
-    """Draw ``n_inputs`` inputs from ``env`` and sample ``samples`` trajectories on each (on copies of
+    """Draw ``n_inputs`` inputs from ``env`` and sample ``samples`` trajectories on each (on replicas of
     ``env``, which itself plays nothing); returns them with each input's target length."""
     copies, first_observations = [], []
     for _ in range(n_inputs):
         obs, _ = env.reset()
-        copies.append(copy.deepcopy(env))
+        copies.append(env.replica())
         first_observations.append(obs)
     episodes = play(policy, copies, first_observations, samples, greedy=False)
     return episodes, [len(c.target) for c in copies]

@@ -13,7 +13,9 @@ The three agents share the Nature CNN, the frame replay buffer (:mod:`rlrepro.mi
 
 Behaviour (eq. 5, :func:`rlrepro.mirl.soft.prior_epsilon_greedy`): with probability epsilon an action
 drawn from the agent's prior (uniform for DQN and SQL, rho for MIRL), otherwise
-argmax_a pi(a|s) = argmax_a log rho(a) + beta Q(s, a).
+argmax_a pi(a|s) = argmax_a log rho(a) + beta Q(s, a). The coin is drawn first and Q(s, .) is computed
+only for a greedy action (as Stable-Baselines3 does), except while MIRL trains: eq. (7) needs pi(.|s)
+at every state it acts in.
 Evaluation plays whole games with unclipped rewards and ``eval_epsilon``; training clips rewards
 to their sign and treats the loss of a life as terminal (config keys, Nature-DQN conventions).
 """
@@ -167,21 +169,34 @@ class DQN:
         self.updates = 0
 
     def q_values(self, frames: np.ndarray) -> np.ndarray:
-        """Q(s, .) of one frame stack, as float64 on the host (acting happens there)."""
-        with torch.no_grad():
-            q = self.q(torch.as_tensor(frames, device=self.device).unsqueeze(0))[0]
-        return q.cpu().double().numpy()
+        """Q(s, .) of one uint8 frame stack, as float64 on the host (acting happens there)."""
+        with torch.inference_mode():
+            q = self.q(torch.from_numpy(frames).to(self.device)[None])[0]
+        return q.cpu().numpy().astype(np.float64)
 
     def preference(self, q: np.ndarray) -> np.ndarray:
         """Scores whose argmax is the greedy action of eq. (5)."""
         return q
 
+    def greedy_action(self, q: np.ndarray) -> int:
+        return int(np.argmax(self.preference(q)))
+
     def act(self, q: np.ndarray, epsilon: float, rng: np.random.Generator) -> int:
-        """Eq. (5): with probability epsilon a draw from the prior, else the greedy action."""
-        return prior_epsilon_greedy(rng, epsilon, self.rho, lambda: int(np.argmax(self.preference(q))))
+        """Eq. (5) given Q(s, .): with probability epsilon a draw from the prior, else the greedy action."""
+        return prior_epsilon_greedy(rng, epsilon, self.rho, lambda: self.greedy_action(q))
+
+    def act_on(self, frames: Callable[[], np.ndarray], epsilon: float, rng: np.random.Generator) -> int:
+        """Eq. (5) at the state whose frame stack ``frames()`` returns. The stack and Q(s, .) are computed
+        only when the coin says greedy (the random draws are those of :meth:`act`)."""
+        return prior_epsilon_greedy(rng, epsilon, self.rho, lambda: self.greedy_action(self.q_values(frames())))
+
+    def training_action(self, frames: Callable[[], np.ndarray], epsilon: float, rng: np.random.Generator,
+                        step: int) -> int:
+        """The behaviour at training step ``step`` (MIRL also learns its prior here)."""
+        return self.act_on(frames, epsilon, rng)
 
     def observe_policy(self, q: np.ndarray, step: int) -> None:
-        """Called with Q(s_t, .) at every training step (MIRL's prior learns from it)."""
+        """Learn from Q(s_t, .) of a state acted in during training (MIRL's prior, eq. 7)."""
 
     def next_value(self, q_next: torch.Tensor) -> torch.Tensor:
         """V(s') in the target of eq. (4)."""
@@ -253,6 +268,12 @@ class DeepSoftQ(DQN):
 class DeepMIRL(DeepSoftQ):
     """MIRL: soft Q-learning whose prior rho is learned with eq. (7) and explored from."""
 
+    def training_action(self, frames, epsilon, rng, step):
+        q = self.q_values(frames())  # eq. (7) needs pi(.|s) at every state acted in, explored or not
+        action = self.act(q, epsilon, rng)
+        self.observe_policy(q, step)
+        return action
+
     def observe_policy(self, q, step):
         pi = soft_policy(q, self.log_rho, self.beta)
         if not np.isfinite(pi).all():
@@ -296,7 +317,7 @@ def evaluate(agent: DQN, env: gym.Env, budget: AtariBudget, seed_key: list[int])
         frames, _ = env.reset(seed=int(seeds[0]))
         done = False
         while not done:
-            action = agent.act(agent.q_values(np.asarray(frames)), budget.eval_epsilon, rng)
+            action = agent.act_on(lambda: np.asarray(frames), budget.eval_epsilon, rng)
             frames, reward, terminated, truncated, _ = env.step(action)
             returns[k] += reward
             done = terminated or truncated
@@ -327,9 +348,7 @@ def train(
     lives, game_return = info["lives"], 0.0
     with book:
         for t in range(book.start, budget.total_steps):
-            q = agent.q_values(buffer.stacked())
-            action = agent.act(q, epsilon_at(t, cfg), rng)
-            agent.observe_policy(q, t)
+            action = agent.training_action(buffer.stacked, epsilon_at(t, cfg), rng, t)
             frame, reward, terminated, truncated, info = env.step(action)
             life_lost = cfg.terminal_on_life_loss and info["lives"] < lives
             lives = info["lives"]
