@@ -127,10 +127,8 @@ def markdown(table: pd.DataFrame) -> str:
 
 def latex_rows(table: pd.DataFrame) -> list[list[str]]:
     """The table's rows as LaTeX cells, experiments under a 'training' heading, the total in italics."""
-    rows = []
+    rows = [[r"\textit{training}", "", "", "", ""]] if (table.kind == "train").any() else []
     for row in table.itertuples():
-        if row.kind == "train" and not any(r[0].startswith(r"\quad") for r in rows):
-            rows.append([r"\textit{training}", "", "", "", ""])
         what = breakable_tex(row.what)
         what = {"train": r"\quad " + what, "total": rf"\textit{{{what}}}"}.get(row.kind, what)
         rows.append([what, *_cells(row)])

@@ -1,11 +1,14 @@
 """Provenance, open parameters and hyperparameter tables: generated LaTeX for the report.
 
 ``python -m rlrepro.reporting.provenance`` writes one file of macros, all read from the aggregate tables
-(``results/aggregate/<paper>/runs.csv``), the resolved Snakemake config and
-``config/open_parameters.yaml``:
+(``results/aggregate/<paper>/runs.csv``), the benchmark records (``results/benchmarks``), the resolved
+Snakemake config and ``config/open_parameters.yaml``:
 
-* ``\\ProvenanceAppendix``: package versions, hardware, run counts, compute time, config hash
-  and every diverged run;
+* ``\\ProvenanceAppendix``: package versions, hardware, run counts, compute time, config hash,
+  every diverged run, and where the time goes: the compute of every job per experiment and stage, from
+  Snakemake's benchmark records (:mod:`rlrepro.reporting.compute`);
+* ``\\IfExperimentRun{<experiment>}{<if run>}{<if not>}`` (the experiments of the config) and
+  ``\\ExperimentNotRun{<experiment>}``, the sentence report.tex shows for an experiment the config does not run;
 * ``\\ReportVersion``, ``\\ReportCommit``, ``\\ReportConfigHash``, ``\\ReportScale`` and
   ``\\RunsBelowScale`` for the title page;
 * ``\\OpenParameters<Paper>`` (e.g. ``\\OpenParametersMirl``): what the paper leaves open, what
@@ -216,8 +219,8 @@ def provenance_tex(runs_by_paper: dict[str, pd.DataFrame | None], config_hash: s
     rows.append([r"\textit{all}", "", str(total["runs"]), str(total["completed"]),
                  str(total["diverged"] + total["other"]), str(total["below"]), duration(total["seconds"])])
     body.append(r"\paragraph{Runs and compute.} Compute time is the wall time of the finished training runs, summed "
-                "over runs (resumed runs include the time before the interruption; aggregation, figures and the report "
-                "are not counted).\n"
+                "over runs as the runs measure it (resumed runs include the time before the interruption); "
+                "\\emph{Where the time goes} below has every job of the pipeline, the stages after training too.\n"
                 + _longtable(_columns(0.09, 0.37, 0.08, 0.11, 0.11, 0.1, 0.14),
                              ["paper", "experiments", "runs", "completed", "diverged or failed", "below scale",
                               "compute time"], rows))
