@@ -135,6 +135,26 @@ def test_latex_has_no_undefined_references_or_missing_figures(smoke_workflow):
     assert "LaTeX Warning" not in log and "Overfull" not in log
 
 
+def test_compute_per_experiment_and_stage_from_the_benchmark_records(smoke_workflow):
+    from rlrepro.core import paths
+    from rlrepro.core.config import iter_runs, load_config
+
+    config = load_config(smoke_workflow / "config/config.yaml", smoke_workflow / "config/smoke.yaml")
+    for run in iter_runs(config):
+        record = pd.read_csv(smoke_workflow / paths.benchmark("train", paths.RUN_NAME.format(**run)), sep="\t")
+        assert {"s", "cpu_time", "max_rss"} <= set(record.columns) and record.s.iloc[0] > 0
+    result = subprocess.run([sys.executable, "-m", "rlrepro.reporting.compute", paths.BENCHMARK_DIR, "--markdown"],
+                            cwd=smoke_workflow, capture_output=True, text=True, env=activated_env(), check=True)
+    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ")[1] for line in result.stdout.splitlines()
+            if line.startswith("| ") and not line.startswith("| what")}
+    assert rows["train: epmd_mujoco"] == "4" and rows["train: mirl_tabular"] == str(9 * 2 * 2)
+    assert rows["aggregate (per paper)"] == "2" and rows["claims"] == "1" and "figures (notebooks)" in rows
+    assert rows["**all jobs**"] == str(sum(1 for _ in (smoke_workflow / paths.BENCHMARK_DIR).rglob("*.tsv")))
+    text = subprocess.run(["pdftotext", "-raw", str(smoke_workflow / "report/report.pdf"), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    assert "Where the time goes" in text and "report tables (per experiment)" in text
+
+
 def test_executed_notebook_and_figures_are_kept(smoke_workflow):
     assert (smoke_workflow / "results/notebooks/mirl_tabular.ipynb").exists()
     for name in ("figure1", "alpha_rho_sweep", "stability"):
@@ -197,7 +217,8 @@ def test_paper_config_dry_runs_the_full_matrix():
 
 
 def test_rules_write_the_layout_of_rlrepro_core_paths():
-    """The rules take their files from rlrepro.core.paths, and each registered kind has its figure rule."""
+    """The rules take their files from rlrepro.core.paths, each registered kind has its figure rule, and every rule
+    has a benchmark record."""
     from snakemake.api import SnakemakeApi
     from snakemake.io import strip_wildcard_constraints
     from snakemake.settings.types import OutputSettings, ResourceSettings
@@ -208,6 +229,8 @@ def test_rules_write_the_layout_of_rlrepro_core_paths():
     with SnakemakeApi(OutputSettings(quiet={"all"})) as api:
         workflow = api.workflow(resource_settings=ResourceSettings(cores=1), snakefile=REPO / "Snakefile", workdir=REPO)
         outputs = {rule.name: [strip_wildcard_constraints(f) for f in rule.output] for rule in workflow._workflow.rules}
+        benchmarks = {rule.name: rule.benchmark and strip_wildcard_constraints(str(rule.benchmark))
+                      for rule in workflow._workflow.rules if rule.shellcmd is not None}  # not `rule all`
     assert outputs["train"] == [f"{paths.RUN_DIR}/metrics.csv", f"{paths.RUN_DIR}/meta.json"]
     assert outputs["aggregate"] == [paths.aggregate_file("{paper}", name) for name in paths.AGGREGATE_FILES]
     for name, kind in KINDS.items():
@@ -215,3 +238,6 @@ def test_rules_write_the_layout_of_rlrepro_core_paths():
                                               *paths.experiment_figures("{experiment}", name)]
         assert (REPO / kind.notebook).exists()
     assert outputs["report_pdf"] == [paths.REPORT_PDF]
+    assert benchmarks["train"] == paths.benchmark("train", paths.RUN_NAME)
+    for name, benchmark in benchmarks.items():  # every job records its wall time, CPU time and peak memory
+        assert benchmark and benchmark.startswith(paths.BENCHMARK_DIR + "/"), name

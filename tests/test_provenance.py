@@ -14,7 +14,9 @@ import pytest
 import yaml
 
 from rlrepro.analysis.aggregate import BUDGET_COLUMNS, run_provenance
+from rlrepro.core import paths
 from rlrepro.core.config import KINDS, REPO_ROOT, load_config
+from rlrepro.reporting import compute
 from rlrepro.reporting import provenance as pv
 
 OPEN_PARAMETERS = REPO_ROOT / "config" / "open_parameters.yaml"
@@ -100,6 +102,62 @@ def test_duration_and_text_escaping():
     assert r"\allowbreak{}" in pv.breakable_tex("SpaceInvadersNoFrameskip-v4")
 
 
+# ----------------------------------------------------------------------------------------- compute
+
+def write_benchmark(folder: Path, stage: str, name: str, wall: float, cpu="NA", rss="NA") -> None:
+    """A record as Snakemake's ``benchmark:`` writes it."""
+    path = folder / Path(paths.benchmark(stage, name)).relative_to(paths.BENCHMARK_DIR)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+                    f"{wall}\t0:00:01\t{rss}\t1.0\t1.0\t1.0\t0\t0\t90.0\t{cpu}\n")
+
+
+@pytest.fixture
+def benchmarks(tmp_path, runs) -> Path:
+    folder = tmp_path / "benchmarks"
+    for i, run in enumerate(runs.itertuples()):
+        write_benchmark(folder, "train", paths.RUN_NAME.format(paper=run.paper, algo=run.algo, env=run.env,
+                                                               seed=run.seed), 100.0 + i, 90.0 + i, 200.0 + i)
+    write_benchmark(folder, "train", "epmd/pmac/Hopper-v5/seed0", 30.0, 29.0, 1500.0)  # not in runs.csv
+    write_benchmark(folder, "aggregate", "mirl", 12.0, 11.0, 300.0)
+    write_benchmark(folder, "figures", "mirl_tabular", 20.0, 18.5, 250.0)
+    write_benchmark(folder, "figures", "robust_mirl", 0.4)  # ended before Snakemake's first sample
+    write_benchmark(folder, "report_pdf", "report", 5.0, 4.0, 100.0)
+    return folder
+
+
+def test_compute_table_per_experiment_and_stage(benchmarks, runs):
+    table = compute.compute_table(compute.read_benchmarks(benchmarks), runs).set_index("what")
+    assert list(table.index) == ["epmd (runs not aggregated)", "mirl_tabular", "aggregate (per paper)",
+                                 "figures (notebooks)", "LaTeX (latexmk)", "all jobs"]
+    assert table.loc["mirl_tabular", ["jobs", "wall_s", "cpu_s", "max_rss_mb"]].tolist() == [4, 406.0, 366.0, 203.0]
+    assert table.loc["figures (notebooks)", ["jobs", "wall_s", "cpu_s"]].tolist() == [2, 20.4, 18.5]
+    assert table.loc["all jobs", ["jobs", "max_rss_mb"]].tolist() == [9, 1500.0]
+    only_missing = compute.compute_table(compute.read_benchmarks(benchmarks).query("job == 'robust_mirl'"))
+    assert only_missing.cpu_s.isna().all()  # '--', not 0 s
+
+
+def test_compute_cli_prints_markdown_for_the_readme(benchmarks, runs, tmp_path, capsys):
+    (tmp_path / "aggregate" / "mirl").mkdir(parents=True)
+    runs.to_csv(tmp_path / "aggregate" / "mirl" / "runs.csv", index=False)
+    assert compute.main([str(benchmarks), "--aggregate", str(tmp_path / "aggregate"), "--markdown"]) == 0
+    out = capsys.readouterr().out
+    assert "| what | jobs | wall | CPU | peak memory |" in out
+    assert "| train: mirl_tabular | 4 | 6.8 min | 6.1 min | 203 MB |" in out
+    assert "| figures (notebooks) | 2 | 20 s | 18 s | 250 MB |" in out
+    assert "| **all jobs** | 9 |" in out and "1.46 GB |" in out
+    assert "First job start to last job end:" in out
+    assert compute.main([str(tmp_path / "nowhere")]) == 2
+
+
+def test_provenance_appendix_holds_the_compute_table(benchmarks, runs):
+    tex = pv.compute_tex(benchmarks, runs)
+    assert "tab:compute" in tex and r"\quad mirl\_tabular & 4 & 6.8 min & 6.1 min & 203 MB" in tex
+    assert "previous build" in tex  # the LaTeX row, from before this provenance job
+    assert "No benchmark records" in pv.compute_tex(benchmarks.parent / "nowhere", runs)
+    assert "No benchmark records" in pv.compute_tex(None, runs)
+
+
 # ------------------------------------------------------------------------------- open parameters
 
 def entry(**value) -> dict:
@@ -161,7 +219,7 @@ def test_broken_open_parameter_entry_names_index_parameter_and_field(runs, broke
 
 def test_open_parameters_yaml_matches_config_and_aggregate_columns(tmp_path):
     data = pv.load_open_parameters(OPEN_PARAMETERS)
-    config = load_config(REPO_ROOT / "config" / "config.yaml")
+    config = load_config(REPO_ROOT / "config" / "config.yaml", REPO_ROOT / "config" / "paper.yaml")  # every experiment
     assert set(data) == {exp["paper"] for exp in config["experiments"].values()}
     for paper, entries in data.items():
         assert len(entries) >= 10
@@ -239,8 +297,7 @@ def test_cli_writes_every_macro(generated, smoke_workflow):
 
 @pytest.mark.skipif(shutil.which("latexmk") is None, reason="latexmk not installed")
 def test_generated_latex_compiles(generated, tmp_path):
-    names = [line.split("{")[1].rstrip("}") for line in generated.read_text().splitlines()
-             if line.startswith(r"\newcommand{")]
+    names = re.findall(r"^\\newcommand\{(\\\w+)\}\{", generated.read_text(), flags=re.M)  # those without arguments
     (tmp_path / "provenance.tex").write_text(generated.read_text())
     (tmp_path / "doc.tex").write_text("\n".join([
         r"\documentclass[11pt]{article}", r"\usepackage[T1]{fontenc}", r"\usepackage{lmodern}",

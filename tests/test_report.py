@@ -1,5 +1,12 @@
-import pandas as pd
+import re
+import shutil
+import subprocess
+from pathlib import Path
 
+import pandas as pd
+import pytest
+
+from rlrepro.reporting.latex import camel
 from rlrepro.reporting.tables import compare, config_values, panel_caption, pmac_weight_table
 
 
@@ -85,3 +92,39 @@ def test_pmac_weight_table_reads_both_readings_of_v():
     assert rows[1].endswith("soft\\_mean & 0.9 & 0.80 [0.79, 0.81] & 0.40 [0.39, 0.41] & 0.20 [0.19, 0.21] \\\\")
     assert "tab:epmd_pendulum-weights" in table
     assert pmac_weight_table("x", final, pmac.iloc[:0], [], 0.95) == "No PMAC runs."
+
+
+@pytest.mark.skipif(shutil.which("latexmk") is None or shutil.which("pdftotext") is None,
+                    reason="latexmk and pdftotext not installed")
+def test_an_experiment_the_config_does_not_run_gets_one_generated_sentence(tmp_path):
+    """report.tex wraps each experiment in \\IfExperimentRun: the config's experiments are input, the others say
+    that they were not run, even where a generated file of an earlier build is still there."""
+    from rlrepro.reporting.provenance import experiment_macros
+
+    (tmp_path / "macros.tex").write_text(experiment_macros({"scale": "default", "experiments": {"mirl_tabular": {}}}))
+    (tmp_path / "doc.tex").write_text("\n".join([
+        r"\documentclass{article}", r"\usepackage[T1]{fontenc}", r"\usepackage{lmodern}", r"\input{macros}",
+        r"\begin{document}",
+        r"\IfExperimentRun{mirl_tabular}{Tabular results.}{\ExperimentNotRun{mirl_tabular}}", "",
+        r"\IfExperimentRun{epmd_mujoco}{\input{missing_file}}%", r"  {\ExperimentNotRun{epmd_mujoco}}",
+        r"\end{document}", ""]))
+    result = subprocess.run(["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, (tmp_path / "doc.log").read_text(errors="replace")[-3000:]
+    text = " ".join(subprocess.run(["pdftotext", str(tmp_path / "doc.pdf"), "-"], capture_output=True, text=True,
+                                   check=True).stdout.split())
+    assert "Tabular results." in text and "no experiment mirl_tabular" not in text
+    assert ("Not run at this config scale (default): the configuration has no experiment epmd_mujoco; "
+            "config/paper.yaml runs it at paper scale.") in text
+
+
+def test_report_tex_guards_every_experiment_section():
+    """Every experiment input by report/report.tex sits in \\IfExperimentRun with the not-run sentence."""
+    tex = (Path(__file__).resolve().parents[1] / "report/report.tex").read_text()
+    inputs = re.findall(r"\\input\{generated/(\w+)\}", tex)
+    assert {"mirl_tabular", "mirl_atari", "epmd_pendulum", "epmd_mujoco", "epmd_algorithmic"} <= set(inputs)
+    for name in set(inputs) - {"provenance", "robust", "claims"}:
+        assert re.search(rf"\\IfExperimentRun\{{{name}\}}\{{\\input\{{generated/{name}\}}.*\}}%?\s*"
+                         rf"\{{\\ExperimentNotRun\{{{name}\}}\}}", tex), name
+        table = f"\\Hyperparameters{camel(name)}"
+        assert tex.count(table) == tex.count(f"\\IfExperimentRun{{{name}}}{{{table}}}{{}}") == 1, name

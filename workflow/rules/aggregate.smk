@@ -10,6 +10,8 @@ rule aggregate:
         out_dir=subpath(output.final, parent=True),
     log:
         paths.log("aggregate", "{paper}"),
+    benchmark:
+        paths.benchmark("aggregate", "{paper}")
     conda:
         "../../envs/analysis.yaml"
     threads: resource("aggregate", "threads")
@@ -36,6 +38,8 @@ rule robust_statistics:
         aggregate_dir=subpath(output.robust, parent=True),
     log:
         paths.log("aggregate", "robust"),
+    benchmark:
+        paths.benchmark("robust_statistics", "robust")
     conda:
         "../../envs/analysis.yaml"
     threads: resource("aggregate", "threads")

@@ -24,6 +24,8 @@ for kind in KINDS.values():
             notebook=notebook_of,
         log:
             paths.log("figures", "{experiment}"),
+        benchmark:
+            paths.benchmark("figures", "{experiment}")
         conda:
             "../../envs/analysis.yaml"
         threads: resource("figures", "threads")
@@ -54,6 +56,8 @@ rule figures_robust:
         notebook=notebook_of,
     log:
         paths.log("figures", "robust_{paper}"),
+    benchmark:
+        paths.benchmark("figures", "robust_{paper}")
     conda:
         "../../envs/analysis.yaml"
     threads: resource("figures", "threads")

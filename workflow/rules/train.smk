@@ -8,6 +8,8 @@ rule train:
         run_dir=paths.RUN_DIR,
     log:
         paths.log("train", paths.RUN_NAME),
+    benchmark:
+        paths.benchmark("train", paths.RUN_NAME)
     conda:
         TRAIN_ENV
     group:

@@ -25,6 +25,8 @@ CLAIMS = f"{AGGREGATE_DIR}/claims.csv"
 FIGURE_DIR = "results/figures"
 NOTEBOOK_DIR = "results/notebooks"
 LOG_DIR = "results/logs"
+BENCHMARK_DIR = "results/benchmarks"
+"""Snakemake's ``benchmark:`` record of every job: wall time, CPU time, peak memory (one TSV per job)."""
 
 GENERATED_DIR = "report/generated"
 """LaTeX the pipeline writes for report/report.tex (one file per experiment, plus the ones below)."""
@@ -70,6 +72,12 @@ def executed_notebook(name: str) -> str:
 def log(stage: str, name: str) -> str:
     """The log of one job of a stage (``train``, ``aggregate``, ``figures``, ``report``)."""
     return f"{LOG_DIR}/{stage}/{name}.log"
+
+
+def benchmark(stage: str, name: str) -> str:
+    """The benchmark record of one job: ``stage`` is the rule (``train``, ``aggregate``, ``figures`` for every
+    figure rule ...), ``name`` its job (a run name, a paper, an experiment)."""
+    return f"{BENCHMARK_DIR}/{stage}/{name}.tsv"
 
 
 def generated_tex(name: str) -> str:

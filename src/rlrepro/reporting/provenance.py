@@ -1,11 +1,14 @@
 """Provenance, open parameters and hyperparameter tables: generated LaTeX for the report.
 
 ``python -m rlrepro.reporting.provenance`` writes one file of macros, all read from the aggregate tables
-(``results/aggregate/<paper>/runs.csv``), the resolved Snakemake config and
-``config/open_parameters.yaml``:
+(``results/aggregate/<paper>/runs.csv``), the benchmark records (``results/benchmarks``), the resolved
+Snakemake config and ``config/open_parameters.yaml``:
 
-* ``\\ProvenanceAppendix``: package versions, hardware, run counts, compute time, config hash
-  and every diverged run;
+* ``\\ProvenanceAppendix``: package versions, hardware, run counts, compute time, config hash,
+  every diverged run, and where the time goes: the compute of every job per experiment and stage, from
+  Snakemake's benchmark records (:mod:`rlrepro.reporting.compute`);
+* ``\\IfExperimentRun{<experiment>}{<if run>}{<if not>}`` (the experiments of the config) and
+  ``\\ExperimentNotRun{<experiment>}``, the sentence report.tex shows for an experiment the config does not run;
 * ``\\ReportVersion``, ``\\ReportCommit``, ``\\ReportConfigHash``, ``\\ReportScale`` and
   ``\\RunsBelowScale`` for the title page;
 * ``\\OpenParameters<Paper>`` (e.g. ``\\OpenParametersMirl``): what the paper leaves open, what
@@ -38,6 +41,7 @@ import yaml
 from rlrepro.core.config import REPO_ROOT, schema_errors
 from rlrepro.core.kinds import KINDS
 from rlrepro.core.runstore import git_commit, write_atomic
+from rlrepro.reporting.compute import compute_table, duration, latex_rows, read_benchmarks
 from rlrepro.reporting.latex import breakable_tex, camel, define, macro, sci_tex, thousands
 
 OPEN_PARAMETERS_SCHEMA = REPO_ROOT / "config" / "open_parameters.schema.yaml"
@@ -83,17 +87,6 @@ def distinct_values(column: pd.Series) -> list[str]:
             return (1, 0.0, cell)
 
     return sorted({text(v) for v in column.dropna()}, key=order)
-
-
-def duration(seconds: float) -> str:
-    """Compute time for the text: '42 s', '12.5 min' or '3 h 05 min'."""
-    seconds = float(seconds)
-    if seconds < 60:
-        return f"{seconds:.0f} s"
-    if seconds < 3600:
-        return f"{seconds / 60:.1f} min"
-    minutes = round(seconds / 60)
-    return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def short_commit(commit: str) -> str:
@@ -182,10 +175,11 @@ def failed_runs_table(runs: pd.DataFrame) -> str:
 
 
 def provenance_tex(runs_by_paper: dict[str, pd.DataFrame | None], config_hash: str, package_version: str,
-                   commit: str) -> str:
+                   commit: str, compute: str = "") -> str:
     """The provenance appendix (``\\ProvenanceAppendix``) and the title-page macros.
 
-    ``runs_by_paper``: paper -> its runs.csv (None or empty where the paper has no runs).
+    ``runs_by_paper``: paper -> its runs.csv (None or empty where the paper has no runs); ``compute``: the
+    paragraph of :func:`compute_tex`, last.
     """
     present = {p: r for p, r in runs_by_paper.items() if r is not None and len(r)}
     runs = _concat(list(present.values()), ["status"])
@@ -197,8 +191,8 @@ def provenance_tex(runs_by_paper: dict[str, pd.DataFrame | None], config_hash: s
            macro("RunsBelowScale", f"{total['below']} of {total['runs']}")]
 
     body = [r"\paragraph{Code and configuration.}\leavevmode" + "\n" + _itemize([
-        r"package \texttt{rlrepro} " + breakable_tex(package_version) + r", commit \texttt{"
-        + breakable_tex(short_commit(commit)) + "}",
+        r"package \texttt{rlrepro} " + breakable_tex(package_version) + ", commit "  # one \texttt per commit:
+        + ", ".join(rf"\texttt{{{breakable_tex(c)}}}" for c in short_commit(commit).split(", ")),  # spaces stretch
         r"configuration hash \texttt{" + breakable_tex(config_hash) + "} (SHA-256 of the resolved Snakemake "
         "configuration as JSON with sorted keys, first 12 hex digits)",
         f"configuration scale: {breakable_tex(scales)}; {total['below']} of {total['runs']} runs are below "
@@ -225,14 +219,53 @@ def provenance_tex(runs_by_paper: dict[str, pd.DataFrame | None], config_hash: s
     rows.append([r"\textit{all}", "", str(total["runs"]), str(total["completed"]),
                  str(total["diverged"] + total["other"]), str(total["below"]), duration(total["seconds"])])
     body.append(r"\paragraph{Runs and compute.} Compute time is the wall time of the finished training runs, summed "
-                "over runs (resumed runs include the time before the interruption; aggregation, figures and the report "
-                "are not counted).\n"
+                "over runs as the runs measure it (resumed runs include the time before the interruption); "
+                "\\emph{Where the time goes} below has every job of the pipeline, the stages after training too.\n"
                 + _longtable(_columns(0.09, 0.37, 0.08, 0.11, 0.11, 0.1, 0.14),
                              ["paper", "experiments", "runs", "completed", "diverged or failed", "below scale",
                               "compute time"], rows))
     body.append(r"\paragraph{Diverged and failed runs.}" + "\n" + failed_runs_table(runs))
+    body.append(compute)
     out.append(define("ProvenanceAppendix", "".join(body)))
     return "".join(out)
+
+
+# ------------------------------------------------------------------------------------------ compute
+
+def compute_tex(benchmark_dir: Path | None, runs: pd.DataFrame) -> str:
+    """'Where the time goes': compute per experiment and per stage (:mod:`rlrepro.reporting.compute`), from the
+    Snakemake benchmark records under ``benchmark_dir``; a sentence when there are none."""
+    head = r"\paragraph{Where the time goes.} "
+    benchmarks = read_benchmarks(benchmark_dir) if benchmark_dir and Path(benchmark_dir).is_dir() else None
+    if benchmarks is None or benchmarks.empty:
+        return head + (r"No benchmark records were found (Snakemake writes one per job under "
+                       r"\texttt{results/benchmarks/})." + "\n")
+    caption = (r"Compute of the pipeline's jobs (Snakemake's \texttt{benchmark:} records, "
+               r"\texttt{results/benchmarks/}): training per experiment, then each stage. Wall and CPU time are "
+               r"summed over the jobs, peak memory is the largest resident set of one job. Snakemake samples CPU time "
+               r"and memory (every 0.5\,s for a job's first 15\,s, then every 30\,s), so for long jobs they are lower "
+               r"bounds; `--' where a job ended before the first sample. Each row holds the last run of its jobs. The "
+               r"table is written by the provenance job, after every other stage except the compilation of this PDF: "
+               r"the rows of that compilation (LaTeX) and of the provenance job itself, where present, are from the "
+               r"previous build.")
+    return head + ("Wall times are summed over jobs: compute, not the pipeline's elapsed time (jobs run in "
+                   "parallel).\n"
+                   + _longtable(_columns(0.4, 0.1, 0.16, 0.16, 0.18), ["", "jobs", "wall time", "CPU time",
+                                                                       "peak memory"],
+                                latex_rows(compute_table(benchmarks, runs)), caption, "tab:compute"))
+
+
+def experiment_macros(config: dict) -> str:
+    """``\\IfExperimentRun{<experiment>}{<run>}{<not run>}`` (true for the experiments of the config) and
+    ``\\ExperimentNotRun{<experiment>}``, the sentence a section shows for an experiment the config does not run."""
+    scale = breakable_tex(config.get("scale", "unknown"))
+    lines = [r"\newcommand{\IfExperimentRun}[3]{\ifcsname rlreproRun:#1\endcsname#2\else#3\fi}" + "\n",
+             r"\newcommand{\ExperimentNotRun}[1]{Not run at this config scale (\texttt{" + scale + r"}): the "
+             r"configuration has no experiment \texttt{\detokenize{#1}}; \texttt{config/paper.yaml} runs it at paper "
+             r"scale.}" + "\n"]
+    lines += [rf"\expandafter\def\csname rlreproRun:{name}\endcsname{{}}" + "\n"
+              for name in config.get("experiments", {})]
+    return "".join(lines)
 
 
 # ------------------------------------------------------------------------------- open parameters
@@ -435,15 +468,18 @@ def read_runs(aggregate_dir: Path, papers: list[str]) -> dict[str, pd.DataFrame 
 
 
 def generate(aggregate_dir: Path, config: dict, open_parameters: dict[str, list[dict]], package_version: str,
-             commit: str | None = None) -> str:
-    """The whole generated file: provenance, title macros, open parameters and hyperparameters."""
+             commit: str | None = None, benchmark_dir: Path | None = None) -> str:
+    """The whole generated file: provenance (with the compute of the jobs recorded under ``benchmark_dir``),
+    title macros, which experiments the config runs, open parameters and hyperparameters."""
     experiments = config.get("experiments", {})
     runs_by_paper = read_runs(aggregate_dir, [e["paper"] for e in experiments.values()])
     runs = _concat([r for r in runs_by_paper.values() if r is not None and len(r)], ["experiment", "git_commit"])
     if commit is None:
         commit = ", ".join(distinct_values(runs.git_commit)) or git_commit(Path(__file__).parent)
     out = ["% Generated by `python -m rlrepro.reporting.provenance`; do not edit.\n",
-           provenance_tex(runs_by_paper, config_hash(config), package_version, commit)]
+           provenance_tex(runs_by_paper, config_hash(config), package_version, commit,
+                          compute_tex(benchmark_dir, runs)),
+           experiment_macros(config)]
     for paper, entries in open_parameters.items():
         out.append(open_parameters_tex(paper, entries, runs, config))
     for experiment in dict.fromkeys([*experiments, *runs.experiment.astype(str)]):
@@ -457,6 +493,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--aggregate", type=Path, required=True, help="directory of <paper>/runs.csv")
     parser.add_argument("--config-json", required=True, help="JSON of the whole (resolved) Snakemake config")
     parser.add_argument("--open-parameters", type=Path, required=True, help="config/open_parameters.yaml")
+    parser.add_argument("--benchmarks", type=Path, help="folder of Snakemake benchmark records (results/benchmarks)")
     parser.add_argument("--output", type=Path, required=True)
     args = parser.parse_args(argv)
     try:
@@ -466,7 +503,7 @@ def main(argv: list[str] | None = None) -> int:
             version = metadata.version("rlrepro")
         except metadata.PackageNotFoundError:
             version = "unknown"
-        text = generate(args.aggregate, config, open_parameters, version)
+        text = generate(args.aggregate, config, open_parameters, version, benchmark_dir=args.benchmarks)
     except (ValueError, OSError, yaml.YAMLError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
