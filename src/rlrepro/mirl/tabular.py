@@ -14,8 +14,15 @@ MIRL       r + gamma V_soft       argmax_a pi(a|s)            learned prior rho,
 SQL_m has two readings: the paper's, where the action marginal is also rho in V_soft and pi
 (``marginal_prior_in_soft_value``), and the public reproduction's, where rho stays uniform there.
 
-V_soft and pi are :func:`rlrepro.mirl.soft.soft_value` / :func:`rlrepro.mirl.soft.soft_policy` with
+V_soft and pi are :func:`rlrepro.mirl.soft.soft_value_row` / :func:`rlrepro.mirl.soft.soft_policy_row` with
 beta_i = c * (i + 1) (the public reproduction's schedule; the paper's c is an open parameter).
+
+The steps and the evaluation episodes run compiled by numba (:func:`compiled_steps`,
+:func:`evaluation_returns`; benchmarks/bench_tabular.py compares them with the numpy loop); the agent
+classes hold the arrays and say where their math departs from QL's (:class:`AgentMath`), and the loop
+around them (rows, snapshots, checkpoints) stays in Python. The compiled draws are numpy's, so QL's
+metrics are those of the numpy loop bit for bit; the soft agents' can differ in the last bits of rho and
+beta*Q, because numba's exp and log are the C library's and numpy's are its own SIMD ones.
 """
 
 from __future__ import annotations
@@ -101,6 +108,8 @@ class AgentMath(NamedTuple):
 
 
 class Hyper(NamedTuple):
+    """The TabularConfig numbers the compiled loop reads."""
+
     gamma: float
     step_size_exponent: float
     epsilon: float
@@ -147,10 +156,6 @@ class QLearning:
     def exploration_prior(self) -> np.ndarray:
         """The prior of eq. (5): rho (uniform for QL and SQL), the action marginal for SQL_m."""
         return action_marginal(self.action_counts) if self.counts_actions else self.rho
-
-    def preference(self, q_rows: np.ndarray) -> np.ndarray:
-        """Scores whose argmax is the greedy action, per row of ``q_rows``."""
-        return np.stack([greedy_scores(row, self.rules(), self.rho, self.log_rho, self.beta) for row in q_rows])
 
     def next_value(self, q_row: np.ndarray) -> float:
         return float(backup_value(q_row, self.rules(), self.rho, self.log_rho, self.beta))
