@@ -2,16 +2,27 @@ import math
 
 import numpy as np
 import pytest
+from numba import njit
 
-from rlrepro.mirl.soft import prior_update, soft_policy, soft_policy_unstable, soft_value, soft_value_unstable
+from rlrepro.mirl.soft import (
+    explored_action,
+    prior_epsilon_greedy_batch,
+    prior_update,
+    soft_policy,
+    soft_policy_unstable,
+    soft_value,
+    soft_value_unstable,
+)
 from rlrepro.mirl.tabular import (
     MIRL,
+    SOFT_FORMS,
     Budget,
     MarginalSoftQLearning,
     QLearning,
     SoftQLearning,
     TabularConfig,
     correct_action_ceiling,
+    greedy_action,
 )
 
 
@@ -142,3 +153,49 @@ def test_budget_early_snapshots():
     assert [s for s in range(100, 3001, 100) if Budget(total_steps=3000).evaluates_at(s)] == [1000, 2000, 3000]
     with pytest.raises(ValueError, match="early_eval_interval \\(150\\) must be a multiple of log_interval"):
         Budget(early_eval_interval=150)
+
+
+@pytest.mark.parametrize("form", SOFT_FORMS)
+def test_compiled_agent_uses_the_equations_of_soft_py(form):
+    """The compiled loop's V(s') and pi(.|s) (agent.next_value / agent.policy) are soft.py's eqs. (2) and (6)."""
+    cfg = TabularConfig(soft_form=form, clip_bound=3.0)
+    agent = MIRL(3, 4, cfg)
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        agent.q[:] = rng.normal(0, 4, size=(3, 4))
+        agent.set_prior(rng.dirichlet(np.ones(4)))
+        agent.beta = float(rng.uniform(0.01, 5))
+        if form == "stable":
+            value = soft_value(agent.q, agent.log_rho, agent.beta)
+            policy = soft_policy(agent.q, agent.log_rho, agent.beta)
+        else:
+            bound = 3.0 if form == "clipped" else None
+            value = soft_value_unstable(agent.q, agent.rho, agent.beta, bound)
+            policy = soft_policy_unstable(agent.q, agent.rho, agent.beta, bound)
+        for s in range(3):
+            assert agent.next_value(agent.q[s]) == pytest.approx(value[s], rel=1e-12)
+            np.testing.assert_allclose(agent.policy(agent.q[s]), policy[s], rtol=1e-12)
+
+
+def test_compiled_draws_are_numpys():
+    """Compiled, eq. (5) and the tie-breaking draw from the generator as numpy would, and advance it alike."""
+    prior = np.array([0.1, 0.2, 0.3, 0.4])
+    explore = njit(lambda rng: explored_action(rng, 0.5, prior))
+    batch = njit(lambda rng, greedy: prior_epsilon_greedy_batch(rng, 0.3, prior, greedy))
+    compiled, reference = np.random.default_rng(7), np.random.default_rng(7)
+    for _ in range(200):
+        want = int(reference.choice(4, p=prior)) if reference.random() < 0.5 else -1
+        assert explore(compiled) == want
+    greedy = np.array([0, 1, 2, 3, 3, 2])
+    want = np.where(reference.random(6) < 0.3, reference.choice(4, size=6, p=prior), greedy)
+    assert (batch(compiled, greedy) == want).all()
+    assert compiled.random() == reference.random()
+
+
+def test_greedy_action_breaks_ties_uniformly_and_flags_non_finite_scores():
+    rng = np.random.default_rng(0)
+    picks = [greedy_action(np.array([1.0, 3.0, 3.0, 3.0]), rng) for _ in range(3000)]
+    assert set(picks) == {1, 2, 3} and max(np.bincount(picks)[1:]) < 1100
+    assert greedy_action(np.array([1.0, 2.0, 0.0]), rng) == 1
+    assert greedy_action(np.array([np.nan, 1.0]), rng) == -1
+    assert greedy_action(np.array([-np.inf, -np.inf]), rng) == -1

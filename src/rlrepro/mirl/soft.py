@@ -10,9 +10,10 @@ maximum before exponentiating (logsumexp / softmax). :func:`soft_value_unstable`
 :func:`soft_policy_unstable` keep the exponent as the paper writes it, optionally clipped, and
 exist only for the stability study.
 
-The stable forms, :func:`prior_update` and :func:`beta_update` take numpy arrays (the tabular
-agents) and torch tensors (the Atari agents, on any device) alike, so the approximate setting uses
-the very code the tabular one does.
+Each equation is one function of plain arrays (``*_row``: one state's row), which numba compiles into
+the tabular training loop and the numpy wrappers apply row by row. The stable forms,
+:func:`prior_update` and :func:`beta_update` also take torch tensors (the Atari agents, on any
+device), so the approximate setting uses the very equations the tabular one does.
 
 Equation numbers follow the reproduction report (../shared/seeds/000), as papers.md does; the
 revised paper numbers them differently (the public reproduction's code cites eq. 11 for the prior
@@ -24,38 +25,64 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
+from numba.extending import register_jitable
+
+# register_jitable leaves a function a plain Python function and lets numba compile it into a caller
+# (the tabular loop, rlrepro.mirl.tabular): the equations are written once, for both.
 
 
+@register_jitable
 def soft_logits(q: np.ndarray, log_prior: np.ndarray, beta: float) -> np.ndarray:
     """``log rho(a) + beta * Q(s, a)``: the log of eq. (6)'s numerator."""
     return log_prior + beta * q
 
 
-def soft_value(q, log_prior, beta: float):
-    """Soft value V(s) = (1/beta) log sum_a rho(a) exp(beta Q(s, a)), Paper A eq. (2).
+@register_jitable
+def soft_value_row(q_row: np.ndarray, log_prior: np.ndarray, beta: float) -> float:
+    """Soft value V(s) = (1/beta) log sum_a rho(a) exp(beta Q(s, a)), Paper A eq. (2), of one state's row.
 
     Computed as a logsumexp of the logits, exact and finite for any finite Q and beta > 0
     (including beta = 1e6, where the naive form over- or underflows).
     """
+    z = soft_logits(q_row, log_prior, beta)
+    m = z.max()
+    return (m + np.log(np.exp(z - m).sum())) / beta
+
+
+@register_jitable
+def soft_policy_row(q_row: np.ndarray, log_prior: np.ndarray, beta: float) -> np.ndarray:
+    """Soft policy pi(a|s) = rho(a) exp(beta Q(s, a)) / Z, Paper A eq. (6), of one state's row, as a stable
+    softmax."""
+    z = soft_logits(q_row, log_prior, beta)
+    e = np.exp(z - z.max())
+    return e / e.sum()
+
+
+def _over_rows(row_function, q: np.ndarray, *args):
+    """``row_function`` applied to every row of ``q`` (its last axis)."""
+    if q.ndim == 1:
+        return row_function(q, *args)
+    out = np.stack([row_function(row, *args) for row in q.reshape(-1, q.shape[-1])])
+    return out.reshape(q.shape[:-1] + out.shape[1:])
+
+
+def soft_value(q, log_prior, beta: float):
+    """Eq. (2) on the last axis: :func:`soft_value_row` for numpy arrays, logsumexp for torch tensors."""
     if beta <= 0:
         raise ValueError(f"beta must be positive, got {beta}")
-    z = soft_logits(q, log_prior, beta)
-    if not isinstance(z, np.ndarray):  # a torch tensor
-        return z.logsumexp(dim=-1) / beta
-    m = z.max(axis=-1, keepdims=True)
-    lse = m + np.log(np.exp(z - m).sum(axis=-1, keepdims=True))
-    return lse[..., 0] / beta
+    if not isinstance(q, np.ndarray):  # a torch tensor
+        return soft_logits(q, log_prior, beta).logsumexp(dim=-1) / beta
+    return _over_rows(soft_value_row, q, log_prior, beta)
 
 
 def soft_policy(q, log_prior, beta: float):
-    """Soft policy pi(a|s) = rho(a) exp(beta Q(s, a)) / Z, Paper A eq. (6), as a stable softmax."""
-    z = soft_logits(q, log_prior, beta)
-    if not isinstance(z, np.ndarray):  # a torch tensor
-        return z.softmax(dim=-1)
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+    """Eq. (6) on the last axis: :func:`soft_policy_row` for numpy arrays, softmax for torch tensors."""
+    if not isinstance(q, np.ndarray):  # a torch tensor
+        return soft_logits(q, log_prior, beta).softmax(dim=-1)
+    return _over_rows(soft_policy_row, q, log_prior, beta)
 
 
+@register_jitable
 def prior_update(rho, pi_s, alpha_rho: float):
     """rho_{i+1} = (1 - alpha_rho) rho_i + alpha_rho pi_i(.|s_i), Paper A eq. (7)."""
     return (1.0 - alpha_rho) * rho + alpha_rho * pi_s
@@ -72,6 +99,33 @@ def beta_update(beta: float, loss: float, alpha_beta: float) -> float:
     return float((1.0 - alpha_beta) * beta + alpha_beta * inverse)
 
 
+@register_jitable
+def draw_from_prior(prior: np.ndarray, uniforms):
+    """Actions drawn from rho by inverting its CDF at ``uniforms`` (numpy's ``Generator.choice(p=prior)``
+    given the same uniforms)."""
+    cdf = np.cumsum(prior)
+    cdf /= cdf[-1]
+    return np.searchsorted(cdf, uniforms, side="right")
+
+
+@register_jitable
+def explored_action(rng: np.random.Generator, epsilon: float, prior: np.ndarray) -> int:
+    """Eq. (5)'s coin for one action: an action drawn from the prior rho with probability epsilon,
+    else -1 (take the greedy action)."""
+    if rng.random() < epsilon:
+        return draw_from_prior(prior, rng.random())
+    return -1
+
+
+@register_jitable
+def prior_epsilon_greedy_batch(rng: np.random.Generator, epsilon: float, prior: np.ndarray,
+                               greedy: np.ndarray) -> np.ndarray:
+    """Eq. (5) for a batch of greedy actions: a coin and a prior draw for every entry, all coins first."""
+    n = len(greedy)
+    coins = rng.random(n)
+    return np.where(coins < epsilon, draw_from_prior(prior, rng.random(n)), greedy)
+
+
 def prior_epsilon_greedy(rng: np.random.Generator, epsilon: float, prior: np.ndarray,
                          greedy: int | np.ndarray | Callable[[], int]):
     """The behaviour policy of Paper A eq. (5): with probability epsilon an action drawn from the prior
@@ -79,36 +133,44 @@ def prior_epsilon_greedy(rng: np.random.Generator, epsilon: float, prior: np.nda
 
     One action: ``greedy`` is the greedy action, or a callable returning it that is called only when
     the coin says not to explore (so its own draws, e.g. tie-breaking, come after the coin's, and only
-    then). A batch: ``greedy`` is an array of greedy actions; a coin and a prior draw are made for every
-    entry, all coins first.
+    then). A batch: ``greedy`` is an array of greedy actions (:func:`prior_epsilon_greedy_batch`).
     """
     if isinstance(greedy, np.ndarray):
-        n = len(greedy)
-        return np.where(rng.random(n) < epsilon, rng.choice(len(prior), size=n, p=prior), greedy)
-    if rng.random() < epsilon:
-        return int(rng.choice(len(prior), p=prior))
+        return prior_epsilon_greedy_batch(rng, epsilon, prior, greedy)
+    explored = explored_action(rng, epsilon, prior)
+    if explored >= 0:
+        return int(explored)
     return greedy() if callable(greedy) else int(greedy)
 
 
-def _unstable_weights(q: np.ndarray, prior: np.ndarray, beta: float, bound: float | None) -> np.ndarray:
-    exponent = beta * q
-    if bound is not None:
-        exponent = np.minimum(np.maximum(exponent, -bound), bound)  # np.clip, at a third of its overhead
-    return prior * np.exp(exponent)
+@register_jitable
+def _unstable_weights(q: np.ndarray, prior: np.ndarray, beta: float, bound: float) -> np.ndarray:
+    # np.minimum/np.maximum rather than np.clip: a third of its overhead; bound inf clips nothing.
+    return prior * np.exp(np.minimum(np.maximum(beta * q, -bound), bound))
+
+
+@register_jitable
+def soft_value_unstable_row(q_row: np.ndarray, prior: np.ndarray, beta: float, bound: float) -> float:
+    """Eq. (2) evaluated literally for one state: ``log(sum rho exp(beta Q)) / beta``, with beta*Q
+    clipped to [-bound, bound] first (as the reproduction report did; ``bound`` inf: not clipped).
+    May return inf/nan: callers treat that as divergence."""
+    return np.log(_unstable_weights(q_row, prior, beta, bound).sum()) / beta
+
+
+@register_jitable
+def soft_policy_unstable_row(q_row: np.ndarray, prior: np.ndarray, beta: float, bound: float) -> np.ndarray:
+    """Eq. (6) evaluated literally for one state (beta*Q clipped to [-bound, bound]); may contain nan."""
+    w = _unstable_weights(q_row, prior, beta, bound)
+    return w / w.sum()
 
 
 def soft_value_unstable(q: np.ndarray, prior: np.ndarray, beta: float, bound: float | None = None) -> np.ndarray:
-    """Eq. (2) evaluated literally: ``log(sum rho exp(beta Q)) / beta``.
-
-    With ``bound`` the product beta*Q is clipped to [-bound, bound] first, as the reproduction
-    report did. May return inf/nan (no warning): callers treat that as divergence.
-    """
+    """:func:`soft_value_unstable_row` on the last axis; ``bound`` None: not clipped. No warnings."""
     with np.errstate(all="ignore"):
-        return np.log(_unstable_weights(q, prior, beta, bound).sum(axis=-1)) / beta
+        return _over_rows(soft_value_unstable_row, q, prior, beta, np.inf if bound is None else bound)
 
 
 def soft_policy_unstable(q: np.ndarray, prior: np.ndarray, beta: float, bound: float | None = None) -> np.ndarray:
-    """Eq. (6) evaluated literally (optionally with beta*Q clipped); may contain nan."""
+    """:func:`soft_policy_unstable_row` on the last axis; ``bound`` None: not clipped. No warnings."""
     with np.errstate(all="ignore"):
-        w = _unstable_weights(q, prior, beta, bound)
-        return w / w.sum(axis=-1, keepdims=True)
+        return _over_rows(soft_policy_unstable_row, q, prior, beta, np.inf if bound is None else bound)

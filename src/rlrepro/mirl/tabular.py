@@ -14,35 +14,45 @@ MIRL       r + gamma V_soft       argmax_a pi(a|s)            learned prior rho,
 SQL_m has two readings: the paper's, where the action marginal is also rho in V_soft and pi
 (``marginal_prior_in_soft_value``), and the public reproduction's, where rho stays uniform there.
 
-V_soft and pi are :func:`rlrepro.mirl.soft.soft_value` / :func:`rlrepro.mirl.soft.soft_policy` with
+V_soft and pi are :func:`rlrepro.mirl.soft.soft_value_row` / :func:`rlrepro.mirl.soft.soft_policy_row` with
 beta_i = c * (i + 1) (the public reproduction's schedule; the paper's c is an open parameter).
+
+The steps and the evaluation episodes run compiled by numba (:func:`compiled_steps`,
+:func:`evaluation_returns`; benchmarks/bench_tabular.py compares them with the numpy loop); the agent
+classes hold the arrays and say where their math departs from QL's (:class:`AgentMath`), and the loop
+around them (rows, snapshots, checkpoints) stays in Python. The compiled draws are numpy's, so QL's
+metrics are those of the numpy loop bit for bit; the soft agents' can differ in the last bits of rho and
+beta*Q, because numba's exp and log are the C library's and numpy's are its own SIMD ones.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
+from numba import njit
+from numba.extending import register_jitable
 
 from rlrepro.core.loop import Bookkeeping, ConfigFields, Diverged, TrainState, Window
 from rlrepro.envs.gridworld import GridWorld
 from rlrepro.mirl.soft import (
-    prior_epsilon_greedy,
+    explored_action,
+    prior_epsilon_greedy_batch,
     prior_update,
     soft_logits,
-    soft_policy,
-    soft_policy_unstable,
-    soft_value,
-    soft_value_unstable,
+    soft_policy_row,
+    soft_policy_unstable_row,
+    soft_value_row,
+    soft_value_unstable_row,
 )
 
 # TrainState is imported so that checkpoints pickled as rlrepro.mirl.tabular.TrainState still load.
+# The loop runs compiled by numba (cache=True: compiled once per machine into __pycache__). numba's cache
+# does not notice edits to rlrepro.mirl.soft alone: after one, delete src/rlrepro/mirl/__pycache__/*.nb[ci].
 
 SOFT_FORMS = ("stable", "naive", "clipped")
-
-
+STABLE = 0
 @dataclass
 class TabularConfig(ConfigFields):
     """Hyperparameters of the tabular agents (every field is a config override key)."""
@@ -80,8 +90,37 @@ class TabularConfig(ConfigFields):
                              "counts the marginal after the first action is one-hot and no other action is ever tried")
 
 
+class AgentMath(NamedTuple):
+    """Where an agent's math departs from QL's, as the compiled loop reads it."""
+
+    soft: bool
+    """Backup with the soft value, eq. (2), and act greedily on pi, eq. (6) (else max and argmax Q)."""
+    form: int
+    """Index of ``soft_form`` in SOFT_FORMS."""
+    bound: float
+    """beta*Q is clipped to [-bound, bound] in the literal forms (inf: not clipped)."""
+    learns_prior: bool
+    """Update rho by eq. (7) after every Q update (MIRL)."""
+    counts_actions: bool
+    """Count the actions taken and explore from their marginal (SQL_m)."""
+    marginal_is_prior: bool
+    """SQL_m only: the marginal is also rho in eqs. (2) and (6)."""
+
+
+class Hyper(NamedTuple):
+    """The TabularConfig numbers the compiled loop reads."""
+
+    gamma: float
+    step_size_exponent: float
+    epsilon: float
+    beta_increment: float
+    alpha_rho: float
+
+
 class QLearning:
     """Tabular Q-learning with epsilon-greedy behaviour (the paper's QL baseline)."""
+
+    soft = learns_prior = counts_actions = False
 
     def __init__(self, n_states: int, n_actions: int, cfg: TabularConfig):
         self.cfg = cfg
@@ -89,37 +128,59 @@ class QLearning:
         self.q = np.zeros((n_states, n_actions))
         self.visits = np.zeros((n_states, n_actions), dtype=np.int64)
         self.updates = 0
-        self.uniform = np.full(n_actions, 1.0 / n_actions)
+        self.beta = 0.0  # soft agents only
+        self.set_prior(np.full(n_actions, 1.0 / n_actions))  # QL: the uniform exploration
+        self.action_counts = np.full(n_actions, float(cfg.marginal_pseudo_count))  # SQL_m only
 
-    # --- what the subclasses change -------------------------------------------------------------
-    def preference(self, q_rows: np.ndarray) -> np.ndarray:
-        """Scores whose argmax is the greedy action; rows of Q for QL."""
-        return q_rows
+    def set_prior(self, rho: np.ndarray) -> None:
+        """rho of eqs. (2), (5) and (6), with its log cached for the stable form."""
+        self.rho = rho
+        with np.errstate(divide="ignore"):
+            self.log_rho = np.log(rho)
 
-    def next_value(self, q_row: np.ndarray) -> float:
-        return float(q_row.max())
+    def rules(self) -> AgentMath:
+        cfg = self.cfg
+        return AgentMath(self.soft, SOFT_FORMS.index(cfg.soft_form),
+                         float(cfg.clip_bound) if cfg.soft_form == "clipped" else np.inf, self.learns_prior,
+                         self.counts_actions, self.counts_actions and cfg.marginal_prior_in_soft_value)
+
+    def hyper(self) -> Hyper:
+        cfg = self.cfg
+        return Hyper(float(cfg.gamma), float(cfg.step_size_exponent), float(cfg.epsilon), float(cfg.beta_increment),
+                     float(cfg.alpha_rho))
+
+    def arrays(self) -> tuple:
+        """What the compiled loop reads and changes in place."""
+        return self.q, self.visits, self.rho, self.log_rho, self.action_counts
 
     def exploration_prior(self) -> np.ndarray:
-        return self.uniform
+        """The prior of eq. (5): rho (uniform for QL and SQL), the action marginal for SQL_m."""
+        return action_marginal(self.action_counts) if self.counts_actions else self.rho
 
-    def after_update(self, s: int, a: int) -> None:
-        """Hook for the updates that follow the Q update (beta, counts)."""
+    def next_value(self, q_row: np.ndarray) -> float:
+        return float(backup_value(q_row, self.rules(), self.rho, self.log_rho, self.beta))
 
-    # --- shared ---------------------------------------------------------------------------------
-    def act(self, s: int, epsilon: float, rng: np.random.Generator) -> int:
-        """Eq. (5), exploring from :meth:`exploration_prior`."""
-        return prior_epsilon_greedy(rng, epsilon, self.exploration_prior(), lambda: greedy_action(
-            self.preference(self.q[s]), rng, self.updates, "policy in action selection"))
+    def policy(self, q_row: np.ndarray) -> np.ndarray:
+        """pi(a|s) of eq. (6) in the configured form (soft agents)."""
+        return policy_row(q_row, self.rules(), self.rho, self.log_rho, self.beta)
 
     def update(self, s: int, a: int, r: float, s_next: int, terminated: bool) -> None:
-        """Q(s,a) <- Q(s,a) + n(s,a)^-omega (target - Q(s,a)), Paper A eq. (3)."""
-        target = r if terminated else r + self.cfg.gamma * self.next_value(self.q[s_next])
-        if not math.isfinite(target):
-            raise Diverged(self.updates, "soft value V(s')")
-        self.visits[s, a] += 1
-        self.q[s, a] += self.visits[s, a] ** (-self.cfg.step_size_exponent) * (target - self.q[s, a])
-        self.after_update(s, a)
+        """One transition's update (:func:`update_tables`)."""
+        self.beta, failure = update_tables(s, a, float(r), s_next, bool(terminated), *self.arrays(), self.beta,
+                                    self.rules(), self.hyper())
+        if failure:
+            raise Diverged(self.updates, FAILURES[failure])
         self.updates += 1
+
+    def train_steps(self, env: GridWorld, rng: np.random.Generator, n_steps: int) -> tuple[int, int]:
+        """``n_steps`` steps from ``env.state`` (:func:`compiled_steps`); (correct, scored) actions among them."""
+        env.state, done, self.beta, correct, scored, failure = compiled_steps(
+            n_steps, env.state, rng, env.np_random, env.next_state, env.reward, env.terminal, env.start_states,
+            env.scored_action, *self.arrays(), self.beta, self.rules(), self.hyper())
+        self.updates += done
+        if failure:
+            raise Diverged(self.updates, FAILURES[failure])
+        return correct, scored
 
     def state_dict(self) -> dict:
         return {"q": self.q.copy(), "visits": self.visits.copy(), "updates": self.updates}
@@ -136,40 +197,11 @@ class QLearning:
 class SoftQLearning(QLearning):
     """Soft Q-learning under a fixed uniform prior (SQL): eq. (2) backup, eq. (6) policy."""
 
+    soft = True
+
     def __init__(self, n_states: int, n_actions: int, cfg: TabularConfig):
         super().__init__(n_states, n_actions, cfg)
         self.beta = cfg.beta_increment
-        self.set_prior(np.full(n_actions, 1.0 / n_actions))
-
-    def set_prior(self, rho: np.ndarray) -> None:
-        """rho of eqs. (2) and (6), with its log cached for the stable form."""
-        self.rho = rho
-        with np.errstate(divide="ignore"):
-            self.log_rho = np.log(rho)
-
-    def preference(self, q_rows: np.ndarray) -> np.ndarray:
-        """The logits log rho + beta Q in the stable form (same argmax as pi, no exp);
-        the literal, possibly clipped pi of eq. (6) in the stability study's forms."""
-        if self.cfg.soft_form == "stable":
-            return soft_logits(q_rows, self.log_rho, self.beta)
-        return soft_policy_unstable(q_rows, self.rho, self.beta, self._bound())
-
-    def policy(self, q_rows: np.ndarray) -> np.ndarray:
-        """pi(a|s) of eq. (6) in the configured form."""
-        if self.cfg.soft_form == "stable":
-            return soft_policy(q_rows, self.log_rho, self.beta)
-        return soft_policy_unstable(q_rows, self.rho, self.beta, self._bound())
-
-    def next_value(self, q_row: np.ndarray) -> float:
-        if self.cfg.soft_form == "stable":
-            return float(soft_value(q_row, self.log_rho, self.beta))
-        return float(soft_value_unstable(q_row, self.rho, self.beta, self._bound()))
-
-    def _bound(self) -> float | None:
-        return self.cfg.clip_bound if self.cfg.soft_form == "clipped" else None
-
-    def after_update(self, s: int, a: int) -> None:
-        self.beta += self.cfg.beta_increment
 
     def state_dict(self) -> dict:
         return {**super().state_dict(), "beta": self.beta, "rho": self.rho.copy()}
@@ -187,24 +219,12 @@ class SoftQLearning(QLearning):
 class MarginalSoftQLearning(SoftQLearning):
     """SQL_m: soft Q-learning that explores from the empirical action marginal (a count table)."""
 
+    counts_actions = True
+
     def __init__(self, n_states: int, n_actions: int, cfg: TabularConfig):
         super().__init__(n_states, n_actions, cfg)
-        self.action_counts = np.full(n_actions, float(cfg.marginal_pseudo_count))
         if cfg.marginal_prior_in_soft_value:
-            self.set_prior(self.marginal())
-
-    def marginal(self) -> np.ndarray:
-        total = self.action_counts.sum()
-        return self.action_counts / total if total > 0 else np.full(self.n_actions, 1.0 / self.n_actions)
-
-    def exploration_prior(self) -> np.ndarray:
-        return self.marginal()
-
-    def after_update(self, s: int, a: int) -> None:
-        self.action_counts[a] += 1
-        if self.cfg.marginal_prior_in_soft_value:
-            self.set_prior(self.marginal())
-        super().after_update(s, a)
+            self.set_prior(action_marginal(self.action_counts))
 
     def state_dict(self) -> dict:
         return {**super().state_dict(), "action_counts": self.action_counts.copy()}
@@ -217,32 +237,10 @@ class MarginalSoftQLearning(SoftQLearning):
 class MIRL(SoftQLearning):
     """Mutual-information regularised soft Q-learning: the prior rho is learned and explored from."""
 
-    def exploration_prior(self) -> np.ndarray:
-        return self.rho
-
-    def update(self, s: int, a: int, r: float, s_next: int, terminated: bool) -> None:
-        """The soft Q update under rho_i, beta_i, then rho's update with pi_i(.|s_i) taken before it."""
-        pi_s = self.policy(self.q[s])
-        if not math.isfinite(pi_s.sum()):
-            raise Diverged(self.updates, "policy pi(.|s)")
-        super().update(s, a, r, s_next, terminated)
-        self.set_prior(prior_update(self.rho, pi_s, self.cfg.alpha_rho))
+    learns_prior = True
 
     def diagnostics(self) -> dict[str, float]:
         return {**super().diagnostics(), **{f"rho_{i}": float(p) for i, p in enumerate(self.rho)}}
-
-
-def greedy_action(scores: np.ndarray, rng: np.random.Generator, step: int, quantity: str) -> int:
-    """argmax with uniform random tie-breaking; non-finite scores mean divergence."""
-    a = int(scores.argmax())
-    best = scores[a]
-    if not math.isfinite(best):
-        raise Diverged(step, quantity)
-    is_best = scores == best
-    if np.count_nonzero(is_best) == 1:
-        return a
-    ties = np.flatnonzero(is_best)
-    return int(ties[rng.integers(len(ties))])
 
 
 AGENTS: dict[str, type[QLearning]] = {
@@ -252,6 +250,150 @@ AGENTS: dict[str, type[QLearning]] = {
     "MIRL": MIRL,
 }
 """Agent classes a config's algorithm registry may name."""
+
+FAILURES = ("", "policy in action selection", "soft value V(s')", "policy pi(.|s)", "policy at evaluation")
+"""What went non-finite, by the failure code the compiled functions return (0: nothing)."""
+
+
+# --- the compiled agent: the four algorithms differ only where their math does -------------------------------
+
+@register_jitable
+def action_marginal(counts: np.ndarray) -> np.ndarray:
+    """SQL_m's empirical action marginal (uniform before any count)."""
+    total = counts.sum()
+    return counts / total if total > 0 else np.full(len(counts), 1.0 / len(counts))
+
+
+@njit(cache=True)
+def greedy_scores(q_row, rules, rho, log_rho, beta):
+    """Scores whose argmax is the greedy action: Q for QL; for the soft agents the logits log rho + beta Q
+    in the stable form (same argmax as pi, no exp), the literal, possibly clipped pi of eq. (6) otherwise."""
+    if not rules.soft:
+        return q_row.copy()
+    if rules.form == STABLE:
+        return soft_logits(q_row, log_rho, beta)
+    return soft_policy_unstable_row(q_row, rho, beta, rules.bound)
+
+
+@njit(cache=True)
+def backup_value(q_row, rules, rho, log_rho, beta):
+    """The value of s' in the backup target: max_a Q for QL, the soft value of eq. (2) otherwise."""
+    if not rules.soft:
+        return q_row.max()
+    if rules.form == STABLE:
+        return soft_value_row(q_row, log_rho, beta)
+    return soft_value_unstable_row(q_row, rho, beta, rules.bound)
+
+
+@njit(cache=True)
+def policy_row(q_row, rules, rho, log_rho, beta):
+    """pi(a|s) of eq. (6) in the configured form."""
+    if rules.form == STABLE:
+        return soft_policy_row(q_row, log_rho, beta)
+    return soft_policy_unstable_row(q_row, rho, beta, rules.bound)
+
+
+@njit(cache=True)
+def greedy_action(scores, rng):
+    """argmax with uniform random tie-breaking; -1 when the best score is not finite (divergence)."""
+    a = scores.argmax()
+    best = scores[a]
+    if not np.isfinite(best):
+        return -1
+    is_best = scores == best
+    if is_best.sum() == 1:
+        return a
+    ties = np.flatnonzero(is_best)
+    return ties[rng.integers(0, len(ties))]
+
+
+@njit(cache=True)
+def update_tables(s, a, r, s_next, terminated, q, visits, rho, log_rho, action_counts, beta, rules, hyper):
+    """Q(s,a) <- Q(s,a) + n(s,a)^-omega (target - Q(s,a)), Paper A eq. (3), then beta_{i+1} = c (i + 2),
+    SQL_m's counts and MIRL's prior update, eq. (7), with pi_i(.|s_i) taken before the Q update.
+    Changes the arrays in place; returns (beta, failure code)."""
+    pi_s = rho  # replaced below by MIRL's pi_i(.|s_i)
+    if rules.learns_prior:
+        pi_s = policy_row(q[s], rules, rho, log_rho, beta)
+        if not np.isfinite(pi_s.sum()):
+            return beta, 3
+    target = r if terminated else r + hyper.gamma * backup_value(q[s_next], rules, rho, log_rho, beta)
+    if not np.isfinite(target):
+        return beta, 2
+    visits[s, a] += 1
+    q[s, a] += visits[s, a] ** (-hyper.step_size_exponent) * (target - q[s, a])
+    if rules.counts_actions:
+        action_counts[a] += 1
+        if rules.marginal_is_prior:
+            rho[:] = action_marginal(action_counts)
+            log_rho[:] = np.log(rho)
+    if rules.soft:
+        beta += hyper.beta_increment
+    if rules.learns_prior:
+        rho[:] = prior_update(rho, pi_s, hyper.alpha_rho)
+        log_rho[:] = np.log(rho)
+    return beta, 0
+
+
+@njit(cache=True)
+def compiled_steps(n_steps, s, rng, env_rng, next_state, reward, terminal, start_states, scored_action,
+                q, visits, rho, log_rho, action_counts, beta, rules, hyper):
+    """``n_steps`` interactions with the gridworld's tables: act by eq. (5), step, :func:`update_tables`, reset
+    the episode (from ``env_rng``, as :meth:`GridWorld.reset`) at the goal.
+
+    Returns (state, steps done, beta, correct actions, scored actions, failure code)."""
+    correct = scored = 0
+    for done in range(n_steps):
+        prior = action_marginal(action_counts) if rules.counts_actions else rho
+        a = explored_action(rng, hyper.epsilon, prior)
+        if a < 0:
+            a = greedy_action(greedy_scores(q[s], rules, rho, log_rho, beta), rng)
+            if a < 0:
+                return s, done, beta, correct, scored, 1
+        if scored_action[s] >= 0:
+            scored += 1
+            correct += a == scored_action[s]
+        s_next = next_state[s, a]
+        terminated = terminal[s_next]
+        beta, failure = update_tables(s, a, reward[s, a], s_next, terminated, q, visits, rho, log_rho, action_counts,
+                                      beta, rules, hyper)
+        if failure:
+            return s, done, beta, correct, scored, failure
+        s = start_states[env_rng.integers(0, len(start_states))] if terminated else s_next
+    return s, n_steps, beta, correct, scored, 0
+
+
+@njit(cache=True)
+def evaluation_returns(n_episodes, max_steps, epsilon, rng, next_state, reward, terminal, start_states, prior,
+                       q, rho, log_rho, beta, rules):
+    """Returns of ``n_episodes`` episodes run side by side (see :func:`evaluate`); failure code 4 when the
+    policy is not finite at a start state."""
+    n_states, n_actions = q.shape
+    greedy_mask = np.zeros((n_states, n_actions), dtype=np.bool_)
+    for state in range(n_states):
+        scores = greedy_scores(q[state], rules, rho, log_rho, beta)
+        greedy_mask[state] = scores == scores.max()
+    for state in start_states:
+        if not np.isfinite(greedy_scores(q[state], rules, rho, log_rho, beta).max()):
+            return np.zeros(0), 4
+    s = np.empty(n_episodes, dtype=np.int64)
+    for i in range(n_episodes):
+        s[i] = start_states[rng.integers(0, len(start_states))]
+    returns = np.zeros(n_episodes)
+    active = np.ones(n_episodes, dtype=np.bool_)
+    for _ in range(max_steps):
+        tie_break = rng.random(n_episodes * n_actions).reshape(n_episodes, n_actions)
+        greedy = np.empty(n_episodes, dtype=np.int64)
+        for i in range(n_episodes):
+            greedy[i] = np.where(greedy_mask[s[i]], 1.0 + tie_break[i], 0.0).argmax()
+        a = prior_epsilon_greedy_batch(rng, epsilon, prior, greedy)
+        for i in range(n_episodes):
+            returns[i] += active[i] * reward[s[i], a[i]]
+            s[i] = next_state[s[i], a[i]]
+            active[i] &= not terminal[s[i]]
+        if not active.any():
+            break
+    return returns, 0
 
 
 @dataclass
@@ -305,25 +447,12 @@ def evaluate(agent: QLearning, env: GridWorld, budget: Budget, rng: np.random.Ge
     The agent is used as it is (its learned prior and beta included), acting greedily with
     random tie-breaking and exploring with probability ``eval_epsilon`` from its prior.
     """
-    n, n_actions = budget.eval_episodes, env.n_actions
-    scores = agent.preference(agent.q)
-    best = scores.max(axis=1, keepdims=True)
-    if not np.all(np.isfinite(best[env.start_states])):
-        raise Diverged(agent.updates, "policy at evaluation")
-    greedy_mask = scores == best
-    prior = agent.exploration_prior()
-
-    s = rng.choice(env.start_states, size=n)
-    returns = np.zeros(n)
-    active = np.ones(n, dtype=bool)
-    for _ in range(budget.eval_max_steps):
-        tie_break = greedy_mask[s] * (1.0 + rng.random((n, n_actions)))
-        a = prior_epsilon_greedy(rng, budget.eval_epsilon, prior, tie_break.argmax(1))
-        returns += active * env.reward[s, a]
-        s = env.next_state[s, a]
-        active &= ~env.terminal[s]
-        if not active.any():
-            break
+    returns, failure = evaluation_returns(budget.eval_episodes, budget.eval_max_steps, budget.eval_epsilon, rng,
+                                          env.next_state, env.reward, env.terminal, env.start_states,
+                                          agent.exploration_prior(), agent.q, agent.rho, agent.log_rho, agent.beta,
+                                          agent.rules())
+    if failure:
+        raise Diverged(agent.updates, FAILURES[failure])
     return returns
 
 
@@ -345,24 +474,23 @@ def train(
     book = Bookkeeping(budget, resume, on_checkpoint, on_progress)
     rng = np.random.default_rng(seed)
     if resume is None:
-        s, _ = env.reset(seed=seed)
+        env.reset(seed=seed)
     else:
         agent.load_state_dict(resume.agent)
         env.set_state(resume.env)
         rng.bit_generator.state = resume.rng
-        s = env.state
     window = Window(resume.window if resume else None)
-    eps, scored_action = agent.cfg.epsilon, env.scored_action
+    done = book.start
     with book:
-        for step in range(book.start, budget.total_steps):
-            a = agent.act(s, eps, rng)
-            if scored_action[s] >= 0:
-                window.add({"correct_action_rate": int(a == scored_action[s])})
-            s_next, r, terminated, _, _ = env.step(a)
-            agent.update(s, a, r, s_next, terminated)
-            s = env.reset()[0] if terminated else s_next
-
-            done = step + 1
+        while done < budget.total_steps:
+            # compiled steps up to the next row or checkpoint, whichever comes first
+            stop = min((done // budget.log_interval + 1) * budget.log_interval, budget.total_steps)
+            if done < book.next_checkpoint < stop:
+                stop = book.next_checkpoint
+            correct, scored = agent.train_steps(env, rng, stop - done)
+            if scored:
+                window.add({"correct_action_rate": correct}, count=scored)
+            done = stop
             if done % budget.log_interval == 0:
                 book.log(metrics_row(agent, env, budget, window, book.rows, done, seed), budget.log_interval)
                 window = Window()
