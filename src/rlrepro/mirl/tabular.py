@@ -27,15 +27,18 @@ beta*Q, because numba's exp and log are the C library's and numpy's are its own 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, NamedTuple
 
+import numba
 import numpy as np
-from numba import njit
 from numba.extending import register_jitable
 
 from rlrepro.core.loop import Bookkeeping, ConfigFields, Diverged, TrainState, Window
 from rlrepro.envs.gridworld import GridWorld
+from rlrepro.mirl import soft
 from rlrepro.mirl.soft import (
     explored_action,
     prior_epsilon_greedy_batch,
@@ -48,8 +51,19 @@ from rlrepro.mirl.soft import (
 )
 
 # TrainState is imported so that checkpoints pickled as rlrepro.mirl.tabular.TrainState still load.
-# The loop runs compiled by numba (cache=True: compiled once per machine into __pycache__). numba's cache
-# does not notice edits to rlrepro.mirl.soft alone: after one, delete src/rlrepro/mirl/__pycache__/*.nb[ci].
+
+
+def njit(function):
+    """numba.njit with an on-disk cache (compiled once per machine, not once per job). numba checks only the
+    decorated function's own file for changes, and these kernels compile rlrepro.mirl.soft's equations into
+    them: the cache folder is named after both files' contents, so an edit to either compiles afresh."""
+    digest = hashlib.sha256(Path(__file__).read_bytes() + Path(soft.__file__).read_bytes()).hexdigest()[:16]
+    user_dir = numba.config.CACHE_DIR
+    numba.config.CACHE_DIR = str(Path(user_dir or Path(__file__).parent / "__pycache__") / f"numba-{digest}")
+    try:
+        return numba.njit(cache=True)(function)
+    finally:
+        numba.config.CACHE_DIR = user_dir
 
 SOFT_FORMS = ("stable", "naive", "clipped")
 STABLE = 0
@@ -264,7 +278,7 @@ def action_marginal(counts: np.ndarray) -> np.ndarray:
     return counts / total if total > 0 else np.full(len(counts), 1.0 / len(counts))
 
 
-@njit(cache=True)
+@njit
 def greedy_scores(q_row, rules, rho, log_rho, beta):
     """Scores whose argmax is the greedy action: Q for QL; for the soft agents the logits log rho + beta Q
     in the stable form (same argmax as pi, no exp), the literal, possibly clipped pi of eq. (6) otherwise."""
@@ -275,7 +289,7 @@ def greedy_scores(q_row, rules, rho, log_rho, beta):
     return soft_policy_unstable_row(q_row, rho, beta, rules.bound)
 
 
-@njit(cache=True)
+@njit
 def backup_value(q_row, rules, rho, log_rho, beta):
     """The value of s' in the backup target: max_a Q for QL, the soft value of eq. (2) otherwise."""
     if not rules.soft:
@@ -285,7 +299,7 @@ def backup_value(q_row, rules, rho, log_rho, beta):
     return soft_value_unstable_row(q_row, rho, beta, rules.bound)
 
 
-@njit(cache=True)
+@njit
 def policy_row(q_row, rules, rho, log_rho, beta):
     """pi(a|s) of eq. (6) in the configured form."""
     if rules.form == STABLE:
@@ -293,7 +307,7 @@ def policy_row(q_row, rules, rho, log_rho, beta):
     return soft_policy_unstable_row(q_row, rho, beta, rules.bound)
 
 
-@njit(cache=True)
+@njit
 def greedy_action(scores, rng):
     """argmax with uniform random tie-breaking; -1 when the best score is not finite (divergence)."""
     a = scores.argmax()
@@ -307,7 +321,7 @@ def greedy_action(scores, rng):
     return ties[rng.integers(0, len(ties))]
 
 
-@njit(cache=True)
+@njit
 def update_tables(s, a, r, s_next, terminated, q, visits, rho, log_rho, action_counts, beta, rules, hyper):
     """Q(s,a) <- Q(s,a) + n(s,a)^-omega (target - Q(s,a)), Paper A eq. (3), then beta_{i+1} = c (i + 2),
     SQL_m's counts and MIRL's prior update, eq. (7), with pi_i(.|s_i) taken before the Q update.
@@ -335,7 +349,7 @@ def update_tables(s, a, r, s_next, terminated, q, visits, rho, log_rho, action_c
     return beta, 0
 
 
-@njit(cache=True)
+@njit
 def compiled_steps(n_steps, s, rng, env_rng, next_state, reward, terminal, start_states, scored_action,
                 q, visits, rho, log_rho, action_counts, beta, rules, hyper):
     """``n_steps`` interactions with the gridworld's tables: act by eq. (5), step, :func:`update_tables`, reset
@@ -363,7 +377,7 @@ def compiled_steps(n_steps, s, rng, env_rng, next_state, reward, terminal, start
     return s, n_steps, beta, correct, scored, 0
 
 
-@njit(cache=True)
+@njit
 def evaluation_returns(n_episodes, max_steps, epsilon, rng, next_state, reward, terminal, start_states, prior,
                        q, rho, log_rho, beta, rules):
     """Returns of ``n_episodes`` episodes run side by side (see :func:`evaluate`); failure code 4 when the
