@@ -49,7 +49,7 @@ def environment() -> dict:
     if cpuinfo.exists():
         line = next((ln for ln in cpuinfo.read_text().splitlines() if ln.startswith("flags")), "")
         flags = " ".join(sorted(f for f in line.split() if f.startswith(("avx", "fma", "amx"))))
-    versions = {pkg: metadata.version(pkg) for pkg in ("numpy", "torch", "gymnasium", "mujoco", "ale-py")}
+    versions = {pkg: metadata.version(pkg) for pkg in ("numpy", "numba", "torch", "gymnasium", "mujoco", "ale-py")}
     return {"machine": platform.machine(), "cpu_flags": flags, "python": platform.python_version(), **versions}
 
 
