@@ -136,7 +136,7 @@ class ActorCriticConfig(ConfigFields):
     precision: str = "fp32"
     """Precision of the updates' forward passes: 'fp32', or 'bf16' (autocast: matmuls in bfloat16, master
     weights, optimiser state and losses in fp32). Acting stays fp32. bf16 pays off where the matmuls dominate
-    (2x256 networks on a CPU with AVX512-BF16, or a GPU); runs of different precisions are never pooled."""
+    (2x256 networks on a CPU with AVX512-BF16); 2x64 networks gain little. Claims never pool precisions."""
 
     def __post_init__(self):
         if not self.hidden_sizes or min(self.hidden_sizes) < 1:
