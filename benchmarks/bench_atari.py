@@ -3,6 +3,7 @@
     pip install -r benchmarks/requirements.txt      # Stable-Baselines3, a benchmark-only dependency
     python benchmarks/bench_atari.py [--warmup 1000] [--steps 2000] [--repeats 1]
         [--env PongNoFrameskip-v4] [--agent DQN] [--threads 1] [--device cpu] [--seed 0]
+        [--precision fp32 bf16] [--no-floor]
 
 What is measured: agent steps per second (one agent step = 4 emulator frames) in two phases of one
 training run of ``--warmup + --steps`` agent steps:
@@ -41,6 +42,12 @@ uniformly random actions in the warm-up (see "acting" above),
 (as ``rlrepro.train`` sets it for our real runs). Each repeat runs ours, then SB3, so drift in
 machine speed hits both alike; the table shows the median over ``--repeats`` (``--stat best``:
 the fastest), and every run's figures are printed as it finishes.
+
+Precision: ours runs at each ``--precision`` (default both: fp32 and ``precision: bf16``, autocast of the
+update's forward passes with fp32 master weights; acting stays fp32), SB3 at fp32, its default; the table puts
+ours-bf16, ours-fp32 and SB3-fp32 side by side per phase with their ratios (``--device cuda`` runs both
+precisions too). Then, unless ``--no-floor``, the floor table (``benchmarks/floor.py``): our update alone on a
+fixed batch of 32 and the time its convolutions and matmuls alone take at this machine's measured throughput.
 
 Differences that remain, as each library does it:
 
@@ -91,6 +98,7 @@ from rlrepro.mirl.atari import (
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_continuous import StopAtEvaluation, TrainingOver  # noqa: E402 (the same clock as the continuous benchmark)
+from floor import FLOOR_HEADER, atari_update, floor_line  # noqa: E402
 
 try:
     import stable_baselines3 as sb3
@@ -173,10 +181,10 @@ def explores_while_acting(agent_class: type, acting_epsilon: float) -> type:
     return Agent
 
 
-def time_ours(args) -> tuple[dict[str, float], int]:
+def time_ours(args, precision: str) -> tuple[dict[str, float], int]:
     total = args.warmup + args.steps
     cfg = DeepQConfig(
-        gamma=GAMMA, learning_rate=LR, loss="huber", batch_size=BATCH, buffer_size=total,
+        precision=precision, gamma=GAMMA, learning_rate=LR, loss="huber", batch_size=BATCH, buffer_size=total,
         learning_starts=args.warmup, train_frequency=TRAIN_FREQ, target_update_interval=args.target_update,
         epsilon_start=args.epsilon, epsilon_end=args.epsilon, noop_max=30, clip_rewards=True,
         terminal_on_life_loss=True, save_replay_in_checkpoint=False)
@@ -242,6 +250,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads on both sides")
     parser.add_argument("--device", default="cpu", help="torch device for both sides, e.g. cpu, cuda")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--precision", nargs="+", choices=("fp32", "bf16"), default=["fp32", "bf16"],
+                        help="our precisions (SB3 runs at fp32)")
+    parser.add_argument("--no-floor", action="store_true", help="skip the floor table")
     args = parser.parse_args()
     if args.warmup < BATCH or args.steps < TRAIN_FREQ:
         parser.error(f"need --warmup >= {BATCH} (one batch) and --steps >= {TRAIN_FREQ}")
@@ -260,6 +271,7 @@ def main() -> None:
                  "    pip install -r benchmarks/requirements.txt")
     torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(torch.device(args.device).type == "cpu")
+    precisions = list(dict.fromkeys(args.precision))
 
     device = torch.cuda.get_device_name() if torch.device(args.device).type == "cuda" else "cpu"
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -270,34 +282,53 @@ def main() -> None:
           f"steps ({args.steps // TRAIN_FREQ} updates of batch {BATCH}), epsilon {args.epsilon} (ours while acting: "
           f"{args.acting_epsilon}; SB3: uniformly random), target update "
           f"every {args.target_update}, SB3 optimize_memory_usage={args.sb3_optimize_memory == 'yes'}, "
-          f"repeats {args.repeats} ({args.stat})", flush=True)
-    ours: dict[str, list[float]] = {p: [] for p in PHASES}
+          f"repeats {args.repeats} ({args.stat}), ours at {', '.join(precisions)}, SB3 at fp32", flush=True)
+    ours: dict[tuple[str, str], list[float]] = {(p, q): [] for p in PHASES for q in precisions}
     theirs: dict[str, list[float]] = {p: [] for p in PHASES}
     for r in range(args.repeats):
-        mine, params_ours = time_ours(args)
+        mine = {}
+        for q in precisions:
+            mine[q], params_ours = time_ours(args, q)
         ref, params_sb3 = time_sb3(args)
         if r == 0:
             print(f"  Q-network parameters: ours {params_ours:,}, SB3 {params_sb3:,}")
             if params_ours != params_sb3:
                 sys.exit("bench_atari.py: the two Q-networks differ in size; the comparison is void")
         for p in PHASES:
-            ours[p].append(mine[p])
             theirs[p].append(ref[p])
-        print(f"  repeat {r + 1}  "
-              + "   ".join(f"{p}: ours {mine[p]:7.1f}, SB3 {ref[p]:7.1f} steps/s" for p in PHASES), flush=True)
+            for q in precisions:
+                ours[p, q].append(mine[q][p])
+        print(f"  repeat {r + 1}  " + "   ".join(
+            f"{p}: " + ", ".join(f"ours-{q} {mine[q][p]:.1f}" for q in precisions) + f", SB3-fp32 {ref[p]:.1f}"
+            for p in PHASES) + " steps/s", flush=True)
 
-    print()
-    print(f"{'phase':<10}{'ours steps/s':>14}{'SB3 steps/s':>14}{'ratio ours/SB3':>16}")
     stat = statistics.median if args.stat == "median" else max
+    columns = [f"ours-{q}" for q in reversed(precisions)] + ["SB3-fp32"]
+    ratios = [f"{q}/SB3" for q in reversed(precisions)] + (["bf16/fp32"] if len(precisions) == 2 else [])
+    print(f"\nsteps/s ({args.stat} over repeats) and ratios")
+    print(f"{'phase':<10}" + "".join(f"{c:>12}" for c in columns + ratios))
     summary = []
     for p in PHASES:
-        mine, ref = stat(ours[p]), stat(theirs[p])
-        print(f"{p:<10}{mine:14.1f}{ref:14.1f}{mine / ref:16.2f}")
-        verdict = f"{abs(mine / ref - 1):.0%} {'faster' if mine >= ref else 'slower'}"
-        summary.append(f"{p}: ours {mine:.1f} steps/s vs SB3 {ref:.1f} steps/s, ratio ours/SB3 = {mine / ref:.2f} "
-                       f"(ours {verdict})")
+        mine = {q: stat(ours[p, q]) for q in precisions}
+        ref = stat(theirs[p])
+        cells = [mine[q] for q in reversed(precisions)] + [ref] + [mine[q] / ref for q in reversed(precisions)]
+        if len(precisions) == 2:
+            cells.append(mine["bf16"] / mine["fp32"])
+        print(f"{p:<10}" + "".join(f"{c:12.1f}" if i < len(columns) else f"{c:12.2f}" for i, c in enumerate(cells)))
+        summary.append(f"{p}: " + ", ".join(f"ours-{q} {mine[q]:.1f}" for q in reversed(precisions))
+                       + f", SB3-fp32 {ref:.1f} steps/s; "
+                       + ", ".join(f"ours-{q}/SB3 = {mine[q] / ref:.2f}" for q in reversed(precisions)))
     print()
     print("\n".join(summary))
+
+    if not args.no_floor:
+        device = torch.device(args.device)
+        print(f"\nfloor: our update alone on a fixed batch (median ms) against its convolutions and matmuls alone at "
+              f"this machine's measured throughput (benchmarks/floor.py)\n{FLOOR_HEADER}")
+        for q in precisions:
+            _, update = atari_update(args.agent, q, device, batch_size=BATCH)
+            print(floor_line(f"{args.agent} Nature CNN batch {BATCH}", q, update, device, repeats=10, replays=10),
+                  flush=True)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
     pip install -r benchmarks/requirements.txt      # Stable-Baselines3, a benchmark-only dependency
     python benchmarks/bench_continuous.py [--steps 3000] [--learning-starts 1000] [--repeats 1]
         [--algos SAC TD3 DDPG PMAC] [--env HalfCheetah-v5] [--threads 1] [--device cpu] [--seed 0]
+        [--precision fp32 bf16] [--hidden 256 256] [--no-floor]
 
 What is measured: environment steps per second of training, one gradient update per environment
 step, in the phase after the uniformly random warm-up (our ``random_steps`` = SB3's
@@ -17,14 +18,19 @@ aborts the run, so no evaluation episode is played or timed). The timed phase th
 metric bookkeeping and SB3's logger calls are included, as they are part of each library's loop).
 Model construction, buffer allocation and the warm-up are not timed.
 
-Settings, equal on both sides: 256x256 hidden layers for actor and critics (SB3:
-``policy_kwargs=dict(net_arch=[256, 256])``), batch 256, ``train_freq=1, gradient_steps=1``,
+Precision: ours runs at each ``--precision`` (default both: fp32 and ``precision: bf16``, autocast with fp32
+master weights), SB3 at fp32 (its default); the table puts ours-bf16, ours-fp32 and SB3-fp32 side by side
+with their ratios. Then, unless ``--no-floor``, the floor table (``benchmarks/floor.py``): each agent's update
+timed alone on a fixed batch and the time its matmuls alone take at this machine's measured throughput.
+
+Settings, equal on both sides: ``--hidden`` (default 256x256) hidden layers for actor and critics (SB3:
+``policy_kwargs=dict(net_arch=hidden)``), batch 256, ``train_freq=1, gradient_steps=1``,
 replay capacity = ``--steps``, learning rates 3e-4, gamma 0.99, tau 0.005; TD3: policy delay 2,
 target noise 0.2 clipped at 0.5; DDPG/TD3 exploration: Gaussian noise of std 0.1 (SB3:
 ``NormalActionNoise(0, 0.1)``); SAC: learned temperature (SB3 ``ent_coef="auto"``, ours
 ``autotune_entropy=True``). Both get the same environment stack (``rlrepro.epmd.continuous.make_env``),
 the same ``torch.set_num_threads(--threads)`` and device. PMAC has no SB3 counterpart; its absolute
-figure is printed. For each repeat, the algorithms run in turn, ours then SB3, so drift in machine
+figure is printed. For each repeat, the algorithms run in turn, ours (each precision) then SB3, so drift in machine
 speed hits both alike; the table shows the median (``--stat best``: the fastest) over ``--repeats``,
 and every run's figure is printed as it finishes.
 """
@@ -40,6 +46,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from floor import FLOOR_HEADER, continuous_update, floor_line
 from rlrepro.epmd.continuous import (
     AGENTS,
     ActorCriticConfig,
@@ -56,7 +63,6 @@ except ImportError:  # benchmark-only dependency
 
 SHARED = ("SAC", "TD3", "DDPG")
 ALGOS = (*SHARED, "PMAC")
-HIDDEN = [256, 256]
 BATCH = 256
 LR = 3e-4
 
@@ -91,14 +97,14 @@ class StopAtEvaluation(gym.Wrapper):
         raise TrainingOver
 
 
-def time_ours(algo: str, args) -> float:
+def time_ours(algo: str, args, precision: str) -> float:
     env = StepClock(make_env(args.env), args.learning_starts)
     eval_env = StopAtEvaluation(make_env(args.env))
     cfg = ActorCriticConfig(
-        hidden_sizes=list(HIDDEN), actor_lr=LR, critic_lr=LR, batch_size=BATCH, buffer_size=args.steps,
-        random_steps=args.learning_starts, updates_per_step=1, gamma=0.99, target_smoothing=0.005,
-        autotune_entropy=True, exploration_noise=0.1, target_policy_noise=0.2, target_noise_clip=0.5,
-        policy_delay=2)
+        precision=precision, hidden_sizes=list(args.hidden), actor_lr=LR, critic_lr=LR, batch_size=BATCH,
+        buffer_size=args.steps, random_steps=args.learning_starts, updates_per_step=1, gamma=0.99,
+        target_smoothing=0.005, autotune_entropy=True, exploration_noise=0.1, target_policy_noise=0.2,
+        target_noise_clip=0.5, policy_delay=2)
     agent = AGENTS[algo](env.observation_space.shape[0], env.action_space.shape[0], cfg, torch.device(args.device))
     budget = ContinuousBudget(total_steps=args.steps, eval_interval=args.steps, eval_episodes=1,
                               checkpoint_interval=10**9)
@@ -116,7 +122,7 @@ def time_ours(algo: str, args) -> float:
 def time_sb3(algo: str, args) -> float:
     env = StepClock(make_env(args.env), args.learning_starts)
     act_dim = env.action_space.shape[0]
-    common = {"policy_kwargs": {"net_arch": list(HIDDEN)}, "learning_rate": LR, "buffer_size": args.steps,
+    common = {"policy_kwargs": {"net_arch": list(args.hidden)}, "learning_rate": LR, "buffer_size": args.steps,
               "learning_starts": args.learning_starts, "batch_size": BATCH, "tau": 0.005, "gamma": 0.99,
               "train_freq": 1, "gradient_steps": 1, "device": args.device, "seed": args.seed, "verbose": 0}
     noise = NormalActionNoise(mean=np.zeros(act_dim), sigma=0.1 * np.ones(act_dim))
@@ -149,6 +155,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads on both sides")
     parser.add_argument("--device", default="cpu", help="torch device for both sides, e.g. cpu, cuda")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--precision", nargs="+", choices=("fp32", "bf16"), default=["fp32", "bf16"],
+                        help="our precisions (SB3 runs at fp32)")
+    parser.add_argument("--hidden", nargs="+", type=int, default=[256, 256], help="hidden widths, both sides")
+    parser.add_argument("--no-floor", action="store_true", help="skip the floor table")
     args = parser.parse_args()
     if not 0 <= args.learning_starts < args.steps:
         parser.error("need 0 <= --learning-starts < --steps")
@@ -160,39 +170,59 @@ def main() -> None:
         sys.exit("bench_continuous.py: Stable-Baselines3 is not installed; install it with\n"
                  "    pip install -r benchmarks/requirements.txt")
     torch.set_num_threads(args.threads)
+    precisions = list(dict.fromkeys(args.precision))
 
     print(f"env {args.env}, {args.steps} steps per run ({args.steps - args.learning_starts} timed after "
-          f"{args.learning_starts} warm-up steps), device {args.device}, torch threads {args.threads}, "
-          f"torch {torch.__version__}, SB3 {sb3.__version__ if sb3 else '-'}, repeats {args.repeats} ({args.stat})",
-          flush=True)
-    ours: dict[str, list[float]] = {a: [] for a in args.algos}
+          f"{args.learning_starts} warm-up steps), networks {'x'.join(map(str, args.hidden))}, device {args.device}, "
+          f"torch threads {args.threads}, torch {torch.__version__}, SB3 {sb3.__version__ if sb3 else '-'}, "
+          f"repeats {args.repeats} ({args.stat}), ours at {', '.join(precisions)}, SB3 at fp32", flush=True)
+    ours: dict[tuple[str, str], list[float]] = {(a, p): [] for a in args.algos for p in precisions}
     theirs: dict[str, list[float]] = {a: [] for a in args.algos if a in SHARED}
     for r in range(args.repeats):
         for algo in args.algos:
-            ours[algo].append(time_ours(algo, args))
-            line = f"  repeat {r + 1}  {algo:<5} ours {ours[algo][-1]:7.1f} steps/s"
+            line = f"  repeat {r + 1}  {algo:<5}"
+            for p in precisions:
+                ours[algo, p].append(time_ours(algo, args, p))
+                line += f" ours-{p} {ours[algo, p][-1]:7.1f}"
             if algo in theirs:
                 theirs[algo].append(time_sb3(algo, args))
-                line += f"   SB3 {theirs[algo][-1]:7.1f} steps/s"
-            print(line, flush=True)
+                line += f"   SB3-fp32 {theirs[algo][-1]:7.1f}"
+            print(line + " steps/s", flush=True)
 
-    print()
-    print(f"{'algorithm':<10}{'ours steps/s':>14}{'SB3 steps/s':>14}{'ratio':>8}")
-    summary = []
     stat = statistics.median if args.stat == "median" else max
+    columns = [f"ours-{p}" for p in reversed(precisions)] + ["SB3-fp32"]
+    ratios = [f"{p}/SB3" for p in reversed(precisions)] + (["bf16/fp32"] if len(precisions) == 2 else [])
+    print(f"\nsteps/s ({args.stat} over repeats) and ratios")
+    print(f"{'algorithm':<10}" + "".join(f"{c:>12}" for c in columns + ratios))
+    summary = []
     for algo in args.algos:
-        mine = stat(ours[algo])
+        mine = {p: stat(ours[algo, p]) for p in precisions}
+        ref = stat(theirs[algo]) if algo in theirs else float("nan")
+        cells = [mine[p] for p in reversed(precisions)] + [ref] + [mine[p] / ref for p in reversed(precisions)]
+        if len(precisions) == 2:
+            cells.append(mine["bf16"] / mine["fp32"])
+        print(f"{algo:<10}" + "".join(f"{c:12.1f}" if i < len(columns) else f"{c:12.2f}" for i, c in enumerate(cells)))
+        parts = [f"ours-{p} {mine[p]:.1f} steps/s" for p in reversed(precisions)]
         if algo in theirs:
-            ref = stat(theirs[algo])
-            print(f"{algo:<10}{mine:14.1f}{ref:14.1f}{mine / ref:8.2f}")
-            verdict = f"{abs(mine / ref - 1):.0%} {'faster' if mine >= ref else 'slower'}"
-            summary.append(f"{algo}: ours {mine:.1f} steps/s vs SB3 {ref:.1f} steps/s, ratio ours/SB3 = "
-                           f"{mine / ref:.2f} (ours {verdict})")
+            parts.append(f"SB3-fp32 {ref:.1f} steps/s")
+            parts += [f"ours-{p}/SB3 = {mine[p] / ref:.2f}" for p in reversed(precisions)]
         else:
-            print(f"{algo:<10}{mine:14.1f}{'-':>14}{'-':>8}")
-            summary.append(f"{algo}: ours {mine:.1f} steps/s (no SB3 counterpart)")
+            parts.append("no SB3 counterpart")
+        summary.append(f"{algo}: " + ", ".join(parts))
     print()
     print("\n".join(summary))
+
+    if not args.no_floor:
+        device = torch.device(args.device)
+        probe = make_env(args.env)
+        dims = probe.observation_space.shape[0], probe.action_space.shape[0]
+        print(f"\nfloor: each update alone on a fixed batch (median ms) against its matmuls alone at this machine's "
+              f"measured throughput (benchmarks/floor.py)\n{FLOOR_HEADER}")
+        for algo in args.algos:
+            for p in precisions:
+                _, update = continuous_update(algo, args.hidden, p, device, *dims, batch_size=BATCH)
+                name = f"{algo} {'x'.join(map(str, args.hidden))} batch {BATCH}"
+                print(floor_line(name, p, update, device), flush=True)
 
 
 if __name__ == "__main__":

@@ -197,6 +197,48 @@ def test_pmac_value_readings_differ_only_in_the_value_target(ac_config):
     assert targets["log_partition"].mean() > targets["soft_mean"].mean()
 
 
+def test_bad_precision_names_the_allowed_values(ac_config):
+    with pytest.raises(ValueError, match="precision must be one of fp32, bf16, got 'fp16'"):
+        actor_critic.ActorCriticConfig(precision="fp16")
+    with pytest.raises(ConfigError, match="precision"):
+        validate_config(merge(ac_config, {"algorithms": {"sac": {"overrides": {"precision": "fp16"}}}}))
+
+
+@pytest.mark.parametrize("agent", ["SAC", "DDPG", "PMAC"])
+def test_bf16_update_runs_the_networks_in_bf16_and_keeps_weights_and_losses_in_fp32(agent):
+    """Under precision bf16 the update's matmuls produce bf16, the networks hand fp32 to the losses, the master
+    weights and the optimiser state stay fp32; acting stays fp32; the losses are close to fp32's."""
+    batch = {"obs": torch.randn(64, 3), "action": torch.rand(64, 1) * 2 - 1, "reward": torch.randn(64),
+             "next_obs": torch.randn(64, 3), "terminated": torch.zeros(64)}
+    out = {}
+    for precision in ("fp32", "bf16"):
+        torch.manual_seed(0)
+        agent_ = actor_critic.AGENTS[agent](3, 1, actor_critic.ActorCriticConfig(hidden_sizes=[32, 32],
+                                                                                 precision=precision), "cpu")
+        seen = []
+        agent_.actor.net[0].register_forward_hook(lambda module, args, output: seen.append(output.dtype))
+        out[precision] = agent_.update(batch)
+        assert set(seen) == {torch.float32 if precision == "fp32" else torch.bfloat16}
+        assert all(v.dtype == torch.float32 for v in out[precision].values())
+        assert all(p.dtype == torch.float32 for p in agent_.critics.parameters())
+        assert all(t.dtype == torch.float32 for s in agent_.critic_opt.state.values() for t in s.values())
+        seen.clear()
+        assert agent_.act(batch["obs"][0], explore=False).dtype == torch.float32 and seen == [torch.float32]
+    for key, value in out["fp32"].items():
+        torch.testing.assert_close(out["bf16"][key], value, rtol=0.05, atol=0.05)
+
+
+def test_bf16_run_trains_and_records_its_precision(ac_config, tmp_path):
+    spec = ac_spec(ac_config, "sac", agent={"random_steps": 200, "precision": "bf16"}, total_steps=400,
+                   eval_interval=200)
+    meta = run(spec, tmp_path / "r", progress=False)
+    saved, rows = runstore.read_run(tmp_path / "r")
+    assert meta["status"] == saved["status"] == "completed"
+    assert saved["spec"]["agent_config"]["precision"] == "bf16"
+    assert all(math.isfinite(r[k]) for r in rows for k in ("eval_return", "critic_loss", "actor_loss", "alpha"))
+    assert ac_spec(ac_config, "sac")["agent_config"]["precision"] == "fp32"  # the default
+
+
 def test_td_target_bootstraps_only_non_terminal_transitions():
     target = losses.td_target(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([0.0, 1.0, 0.0]), 0.9,
                               torch.tensor([10.0, 10.0, -10.0]))

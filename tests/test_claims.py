@@ -254,6 +254,37 @@ def test_below_paper_scale_is_inconclusive_but_reports_the_statistic():
     assert row["low"] > 0.5
 
 
+def with_precision(runs: pd.DataFrame, precision: dict) -> pd.DataFrame:
+    """runs.csv with a cfg_precision column, {(algo, env): precision}; other runs have none (as before the key)."""
+    runs = runs.copy()
+    runs["cfg_precision"] = [precision.get((algo, env)) for algo, env in zip(runs.algo, runs.env, strict=True)]
+    return runs
+
+
+def test_runs_of_different_precisions_are_never_pooled():
+    per_run, runs = make_data({("a", "e1"): HIGH, ("b", "e1"): LOW, ("a", "e2"): HIGH, ("b", "e2"): LOW})
+    mixed = with_precision(runs, {("a", "e1"): "bf16", ("b", "e1"): "fp32"})
+    row = verdict(claim("better"), per_run, mixed)
+    assert row["verdict"] == "inconclusive" and row["evidence"] == "none" and row["statistic"] == "--"
+    assert row["reason"].startswith("mixed precision:")
+    assert "bf16 and fp32 runs on e1 (a: bf16; b: fp32)" in row["reason"]
+    assert row["short_reason"] == "mixed precision"
+    # runs without a recorded precision are fp32: pooled with fp32 runs, never with bf16 ones
+    assert verdict(claim("better"), per_run, with_precision(runs, {("a", "e1"): "fp32"}))["verdict"] == "reproduced"
+    row = verdict(claim("better"), per_run, with_precision(runs, {("a", "e1"): "bf16"}))
+    assert "bf16 and fp32 runs on e1" in row["reason"]
+    # one precision per comparison is fine, even when the envs differ; pooling the envs mixes them
+    per_env = with_precision(runs, {("a", "e2"): "bf16", ("b", "e2"): "bf16"})
+    assert verdict(claim("better", envs=["e1", "e2"]), per_run, per_env)["verdict"] == "reproduced"
+    row = verdict(claim("better", envs=["e1", "e2"], pool_envs=True), per_run, per_env)
+    assert row["verdict"] == "inconclusive" and "bf16 and fp32 runs over 2 env(s) (e1, e2)" in row["reason"]
+    # a precision within one algorithm's seeds is mixed too, for every test
+    seeds = runs.copy()
+    seeds["cfg_precision"] = ["bf16" if seed == 0 else "fp32" for seed in seeds.seed]
+    for test in C.TESTS:
+        assert verdict(claim(test), per_run, seeds)["reason"].startswith("mixed precision:"), test
+
+
 def test_missing_data_is_inconclusive_and_named():
     per_run, runs = make_data({("a", "e1"): HIGH, ("b", "e1"): LOW})
     row = verdict(claim("better", envs=["e1", "e2"]), per_run, runs)

@@ -187,6 +187,35 @@ def test_update_regresses_on_the_target_network():
     assert all(torch.equal(a, b) for a, b in zip(agent.q.parameters(), agent.target.parameters(), strict=True))
 
 
+def test_bf16_update_runs_the_network_in_bf16_and_keeps_weights_and_loss_in_fp32():
+    rng = np.random.default_rng(0)
+    batch = {"obs": rng.integers(0, 255, (8, 4, 84, 84), dtype=np.uint8), "action": rng.integers(0, 3, 8),
+             "reward": np.ones(8, dtype=np.float32), "next_obs": rng.integers(0, 255, (8, 4, 84, 84), dtype=np.uint8),
+             "terminated": np.zeros(8, dtype=np.float32)}
+    out = {}
+    for precision in ("fp32", "bf16"):
+        agent = agent_of("DeepSoftQ", precision=precision)
+        seen = []
+        agent.q.net[0].register_forward_hook(lambda module, args, output: seen.append(output.dtype))
+        agent.target.net[0].register_forward_hook(lambda module, args, output: seen.append(output.dtype))
+        out[precision] = agent.update(batch, step=1)
+        assert set(seen) == {torch.float32 if precision == "fp32" else torch.bfloat16} and len(seen) == 2
+        assert all(p.dtype == torch.float32 for p in agent.q.parameters())
+        assert all(t.dtype == torch.float32 for s in agent.optimizer.state.values() for t in s.values())
+        assert math.isfinite(out[precision]["loss"]) and agent.beta != 10.0
+    assert out["bf16"]["loss"] == pytest.approx(out["fp32"]["loss"], rel=0.02)
+    with pytest.raises(ValueError, match="precision must be one of fp32, bf16, got 'fp16'"):
+        deep_q.DeepQConfig(precision="fp16")
+
+
+def test_bf16_run_trains_and_records_its_precision(tmp_path):
+    meta = run(spec("DeepMIRL", cfg={"precision": "bf16"}), tmp_path / "r", progress=False)
+    saved, rows = runstore.read_run(tmp_path / "r")
+    assert meta["status"] == saved["status"] == "completed"
+    assert saved["spec"]["agent_config"]["precision"] == "bf16"
+    assert rows[-1]["updates"] == (300 - 100) // 4 and all(math.isfinite(r["loss"]) for r in rows)
+
+
 # ---------------------------------------------------------------------------- real ALE games
 
 @pytest.mark.parametrize("agent", ["DQN", "DeepSoftQ", "DeepMIRL"])

@@ -34,9 +34,11 @@ How a verdict is reached
 4. The verdict is ``inconclusive`` whatever the evidence when data is missing (reason ``missing data:``
    naming the algorithm, env or score), when an (algorithm, env) has fewer than ``min_seeds`` completed
    runs (``too few seeds``), when any run used is below paper scale (runs.csv ``below_paper_scale``),
+   when a comparison's runs were trained at more than one precision (runs.csv ``cfg_precision``, no
+   value = fp32; ``mixed precision``: fp32 and bf16 runs are never pooled, so no statistic either),
    or, for the divergence tests, when a run's budget is below ``min_steps``. The statistic is still
-   reported when it can be computed. Below paper scale the table adds what the comparisons alone
-   say; with too few seeds it does not (a bootstrap over one or two seeds has a handful of distinct
+   reported when it can be computed. Below paper scale the table adds what the comparisons alone say;
+   with too few seeds it does not (a bootstrap over one or two seeds has a handful of distinct
    resamples: any reading of it would be noise).
 5. A claim with ``given: [ids]`` is conditional: its verdict stands only when every listed claim is
    ``reproduced`` (e.g. "PMAC fails without detail X" means something only when full PMAC learns in
@@ -545,6 +547,24 @@ def scale_blockers(claim: Claim, mine: pd.DataFrame) -> list[tuple[str, str]]:
     return out
 
 
+def precision_blockers(claim: Claim, mine: pd.DataFrame, envs: list[str]) -> list[tuple[str, str]]:
+    """A (short, long) reason for each comparison block (an env, or all envs when pooled) whose runs
+    were trained at more than one precision (runs.csv cfg_precision; runs without one are fp32)."""
+    if "cfg_precision" not in mine:
+        return []
+    precision = mine.cfg_precision.fillna("fp32").astype(str)
+    mixed = []
+    for block in _blocks(claim, envs):
+        found = sorted(set(precision[mine.env.isin(block)]))
+        if len(found) > 1:
+            by_algo = "; ".join(f"{algo}: {', '.join(sorted(set(group)))}"
+                                for algo, group in precision[mine.env.isin(block)].groupby(mine.algo))
+            mixed.append(f"{' and '.join(found)} runs {_where(block, claim.pool_envs)} ({by_algo})")
+    if not mixed:
+        return []
+    return [("mixed precision", "mixed precision: runs of different precisions are never pooled: " + _listing(mixed))]
+
+
 def evaluate(claim: Claim, per_run_scores: pd.DataFrame | None, runs: pd.DataFrame | None, reps: int, seed: int,
              confidence: float, conditions: dict[str, str] | None = None) -> dict:
     """One claim -> its verdict row (see the module docstring for the rules). Never raises on
@@ -560,7 +580,10 @@ def evaluate(claim: Claim, per_run_scores: pd.DataFrame | None, runs: pd.DataFra
     else:
         few = [(len(g), algo, env, 0) for (algo, env), g in mine.groupby(["algo", "env"]) if len(g) < claim.min_seeds]
         comparisons = divergence_comparisons(claim, mine, envs, confidence)
-    blocked = scale_blockers(claim, mine)
+    mixed = precision_blockers(claim, mine, envs)
+    if mixed:  # no statistic pools runs of different precisions
+        comparisons = []
+    blocked = scale_blockers(claim, mine) + mixed
     if few:
         blocked.insert(0, (f"too few seeds ({min(f[0] for f in few)} < {claim.min_seeds})",
                            _too_few(few, claim.min_seeds, claim.test in SCORE_TESTS)))

@@ -1,16 +1,31 @@
 """The networks of the actor-critic agents (:mod:`rlrepro.epmd.continuous`): MLPs, critics evaluated as
-one batched ensemble, squashed-Gaussian and deterministic actors, and frozen copies for targets."""
+one batched ensemble, squashed-Gaussian and deterministic actors, frozen copies for targets, and the
+precision of the forward passes.
+
+Every network returns fp32: under bf16 autocast its matmuls run in bf16, its output is cast back, so
+the losses and everything downstream of a network stay in fp32 (a no-op at fp32)."""
 
 from __future__ import annotations
 
 import copy
 import math
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import torch
 from torch import nn
 
 from rlrepro.epmd import losses
+
+PRECISIONS = ("fp32", "bf16")
+"""Precisions of the forward passes: fp32, or bf16 autocast with fp32 master weights and fp32 losses."""
+
+
+def autocast(device: torch.device, precision: str, cache: bool = True):
+    """The context of a forward pass at ``precision``: nothing for fp32, bf16 autocast for bf16
+    (``cache=False`` under CUDA-graph capture, which autocast's weight cache does not survive)."""
+    if precision == "fp32":
+        return nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, cache_enabled=cache)
 
 
 def mlp(n_in: int, n_out: int, hidden: list[int]) -> nn.Sequential:
@@ -53,7 +68,7 @@ class Critics(nn.Module):
         x = torch.cat([obs, action], -1).expand(members or self.n, -1, -1)
         for layer in self.net:
             x = layer(x, members) if isinstance(layer, EnsembleLinear) else layer(x)
-        return x.squeeze(-1)
+        return x.squeeze(-1).float()
 
 
 @contextmanager
@@ -76,7 +91,7 @@ class GaussianActor(nn.Module):
         self.log_std_bounds = log_std_bounds
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mean, log_std = self.net(obs).chunk(2, -1)
+        mean, log_std = self.net(obs).float().chunk(2, -1)
         return mean, log_std.clamp(*self.log_std_bounds)
 
 
@@ -92,7 +107,7 @@ class DeterministicActor(nn.Module):
         self.net = mlp(obs_dim, act_dim, hidden)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.net(obs))
+        return torch.tanh(self.net(obs).float())
 
 
 def frozen_copy(module: nn.Module) -> nn.Module:

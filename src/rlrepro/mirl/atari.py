@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import math
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Callable
 
@@ -44,6 +45,9 @@ from rlrepro.mirl.soft import beta_update, prior_epsilon_greedy, prior_update, s
 
 STACK = 4
 """Frames per observation (Nature DQN)."""
+
+PRECISIONS = ("fp32", "bf16")
+"""Precisions of the updates' forward passes (DeepQConfig.precision)."""
 
 
 @dataclass
@@ -93,10 +97,16 @@ class DeepQConfig(ConfigFields):
     save_replay_in_checkpoint: bool = True
     """Keep the replay buffer in checkpoints, so a resumed run equals an uninterrupted one
     (about 7 GB per checkpoint at buffer_size 1M); False restarts the buffer empty on resume."""
+    precision: str = "fp32"
+    """Precision of the update's forward passes: 'fp32', or 'bf16' (autocast: convolutions and matmuls in
+    bfloat16, master weights, optimiser state and the loss in fp32); ours, not the paper's. On a CPU with
+    AVX512-BF16 a batch-32 update took about 0.6x the fp32 time. Runs of different precisions are never pooled."""
 
     def __post_init__(self):
         if self.loss not in ("mse", "huber"):
             raise ValueError(f"loss must be 'mse' or 'huber', got {self.loss!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         for name in ("batch_size", "buffer_size", "train_frequency", "target_update_interval", "epsilon_decay_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -149,8 +159,15 @@ class NatureCNN(nn.Module):
         )
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        """Q(s, .) for uint8 frame stacks of shape (batch, 4, 84, 84)."""
-        return self.net(frames.float() / 255.0)
+        """Q(s, .) for uint8 frame stacks of shape (batch, 4, 84, 84), in fp32 (also under bf16 autocast)."""
+        return self.net(frames.float() / 255.0).float()
+
+
+def autocast(device: torch.device, precision: str):
+    """The context of a forward pass at ``precision``: nothing for fp32, bf16 autocast for bf16."""
+    if precision == "fp32":
+        return nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
 
 
 # ------------------------------------------------------------------------------------------- agents
@@ -205,11 +222,12 @@ class DQN:
     def update(self, batch: dict[str, np.ndarray], step: int) -> dict[str, float]:
         """One gradient step on eq. (4) with a batch of transitions."""
         b = {k: torch.as_tensor(v, device=self.device) for k, v in batch.items()}
-        with torch.no_grad():
+        with torch.no_grad(), autocast(self.device, self.cfg.precision):
             next_value = self.next_value(self.target(b["next_obs"]))
             target = td_target(b["reward"], b["terminated"], self.cfg.gamma, next_value)
-        q = self.q(b["obs"])
-        loss = q_regression_loss(q.gather(1, b["action"].unsqueeze(1)).squeeze(1), target, self.cfg.loss)
+        with autocast(self.device, self.cfg.precision):  # the forward pass; backward and step run outside it
+            q = self.q(b["obs"])
+            loss = q_regression_loss(q.gather(1, b["action"].unsqueeze(1)).squeeze(1), target, self.cfg.loss)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

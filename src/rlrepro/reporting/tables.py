@@ -299,6 +299,14 @@ def figure_provenance(runs: pd.DataFrame, kind: str) -> str:
             f"\\texttt{{{tex_escape(short_commits(runs.git_commit))}}}.")
 
 
+def device_and_precision(runs: pd.DataFrame) -> str:
+    """'cpu' or, for kinds with a precision key (runs.csv cfg_precision), 'cpu at fp32 precision'."""
+    devices = ", ".join(sorted(runs.device.astype(str).unique()))
+    if "cfg_precision" not in runs or runs.cfg_precision.isna().all():
+        return devices
+    return f"{devices} at {' and '.join(sorted(runs.cfg_precision.fillna('fp32').astype(str).unique()))} precision"
+
+
 def setup_macros(p: str, runs: pd.DataFrame, stats: dict, kind: str) -> list[str]:
     """Macros of an experiment's setup paragraph (runs, tasks, budget, scale, compute, provenance)."""
     below = bool(runs.below_paper_scale.any())
@@ -314,7 +322,7 @@ def setup_macros(p: str, runs: pd.DataFrame, stats: dict, kind: str) -> list[str
         macro(f"{p}FinalWindow", final_window_of(stats, kind)),
         macro(f"{p}Diverged", int((runs.status == "diverged").sum())),
         macro(f"{p}WallTime", fmt(runs.wall_time_s.sum() / 60, 1)),
-        macro(f"{p}Device", tex_escape(", ".join(sorted(runs.device.astype(str).unique())))),
+        macro(f"{p}Device", tex_escape(device_and_precision(runs))),
         macro(f"{p}ConfigScale", tex_escape(runs.config_scale.iloc[0])),
         macro(f"{p}ScaleStatement",
               r"\textbf{below paper scale} (" + tex_escape("; ".join(notes)) + ")" if below else "at paper scale"),
