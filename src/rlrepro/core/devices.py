@@ -3,6 +3,8 @@ for meta.json. torch is imported inside the functions: the core stays importable
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 from rlrepro.core.config import ConfigError
 
 
@@ -23,3 +25,17 @@ def device_description(device: str) -> str:
 
     name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
     return f"{device} ({name}, torch {torch.__version__}, torch threads: {torch.get_num_threads()})"
+
+
+PRECISIONS = ("fp32", "bf16")
+"""Precisions of the updates' forward passes: fp32, or bf16 autocast with fp32 master weights and fp32 losses."""
+
+
+def autocast(device, precision: str, cache: bool = True):
+    """The context of a forward pass at ``precision``: nothing for fp32, bf16 autocast for bf16
+    (``cache=False`` under CUDA-graph capture, which autocast's weight cache does not survive)."""
+    if precision == "fp32":
+        return nullcontext()
+    import torch
+
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, cache_enabled=cache)

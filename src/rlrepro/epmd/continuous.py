@@ -28,17 +28,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from rlrepro.core.devices import device_description, torch_device
+from rlrepro.core.devices import PRECISIONS, autocast, device_description, torch_device
 from rlrepro.core.loop import Bookkeeping, ConfigFields, TrainState, Window, check_finite
 from rlrepro.core.runstore import cpu_copy
 from rlrepro.epmd import losses
 from rlrepro.epmd.cuda_graph import GraphedUpdate
 from rlrepro.epmd.networks import (
-    PRECISIONS,
     Critics,
     DeterministicActor,
     GaussianActor,
-    autocast,
     frozen,
     frozen_copy,
     mlp,

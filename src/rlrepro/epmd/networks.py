@@ -9,23 +9,12 @@ from __future__ import annotations
 
 import copy
 import math
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 
 import torch
 from torch import nn
 
 from rlrepro.epmd import losses
-
-PRECISIONS = ("fp32", "bf16")
-"""Precisions of the forward passes: fp32, or bf16 autocast with fp32 master weights and fp32 losses."""
-
-
-def autocast(device: torch.device, precision: str, cache: bool = True):
-    """The context of a forward pass at ``precision``: nothing for fp32, bf16 autocast for bf16
-    (``cache=False`` under CUDA-graph capture, which autocast's weight cache does not survive)."""
-    if precision == "fp32":
-        return nullcontext()
-    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, cache_enabled=cache)
 
 
 def mlp(n_in: int, n_out: int, hidden: list[int]) -> nn.Sequential:

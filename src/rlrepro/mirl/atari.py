@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import copy
 import math
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Callable
 
@@ -33,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rlrepro.core.devices import device_description, torch_device
+from rlrepro.core.devices import PRECISIONS, autocast, device_description, torch_device
 from rlrepro.core.loop import Bookkeeping, ConfigFields, Diverged, TrainState, Window, check_finite
 from rlrepro.core.runstore import cpu_copy
 from rlrepro.envs.atari import make_atari_env
@@ -45,10 +44,6 @@ from rlrepro.mirl.soft import beta_update, prior_epsilon_greedy, prior_update, s
 
 STACK = 4
 """Frames per observation (Nature DQN)."""
-
-PRECISIONS = ("fp32", "bf16")
-"""Precisions of the updates' forward passes (DeepQConfig.precision)."""
-
 
 @dataclass
 class DeepQConfig(ConfigFields):
@@ -161,13 +156,6 @@ class NatureCNN(nn.Module):
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         """Q(s, .) for uint8 frame stacks of shape (batch, 4, 84, 84), in fp32 (also under bf16 autocast)."""
         return self.net(frames.float() / 255.0).float()
-
-
-def autocast(device: torch.device, precision: str):
-    """The context of a forward pass at ``precision``: nothing for fp32, bf16 autocast for bf16."""
-    if precision == "fp32":
-        return nullcontext()
-    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
 
 
 # ------------------------------------------------------------------------------------------- agents

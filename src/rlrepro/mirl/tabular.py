@@ -53,13 +53,16 @@ from rlrepro.mirl.soft import (
 # TrainState is imported so that checkpoints pickled as rlrepro.mirl.tabular.TrainState still load.
 
 
+_SOURCE_DIGEST = hashlib.sha256(Path(__file__).read_bytes() + Path(soft.__file__).read_bytes()).hexdigest()[:16]
+"""Names the compiled-code cache after this file and rlrepro.mirl.soft (read once per process)."""
+
+
 def njit(function):
     """numba.njit with an on-disk cache (compiled once per machine, not once per job). numba checks only the
     decorated function's own file for changes, and these kernels compile rlrepro.mirl.soft's equations into
     them: the cache folder is named after both files' contents, so an edit to either compiles afresh."""
-    digest = hashlib.sha256(Path(__file__).read_bytes() + Path(soft.__file__).read_bytes()).hexdigest()[:16]
     user_dir = numba.config.CACHE_DIR
-    numba.config.CACHE_DIR = str(Path(user_dir or Path(__file__).parent / "__pycache__") / f"numba-{digest}")
+    numba.config.CACHE_DIR = str(Path(user_dir or Path(__file__).parent / "__pycache__") / f"numba-{_SOURCE_DIGEST}")
     try:
         return numba.njit(cache=True)(function)
     finally:
