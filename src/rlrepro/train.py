@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from rlrepro.core import paths, runstore
+from rlrepro.core import fingerprint, paths, runstore
 from rlrepro.core.config import ConfigError, check_spec, load_config, resolve_run, validate_config
 from rlrepro.core.kinds import KINDS
 from rlrepro.core.loop import Diverged
@@ -36,6 +36,7 @@ def run(spec: dict, run_dir: Path, progress: bool = True) -> dict:
         fit, total_steps, device = KINDS[spec["kind"]].make_trainer(spec)
     except ValueError as err:  # e.g. an environment whose action space the agent cannot handle
         raise ConfigError(str(err)) from err
+    code = fingerprint.code_fingerprint(KINDS[spec["kind"]].module)  # hashed before training, as it was imported
     run_dir.mkdir(parents=True, exist_ok=True)
     resume = runstore.load_checkpoint(run_dir)
     started_at = resume.step if resume else 0
@@ -65,6 +66,8 @@ def run(spec: dict, run_dir: Path, progress: bool = True) -> dict:
         "versions": runstore.package_versions(),
         "host": runstore.host_info(),
         "device": device,
+        "code": code,
+        "platform": fingerprint.platform_identity(),
         "wall_time_s": previous_wall + time.perf_counter() - t0,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

@@ -4,7 +4,8 @@ A run directory holds
 
 * ``metrics.csv``  one row per evaluation snapshot (``step`` first);
 * ``meta.json``    the resolved run spec, seed, git commit, package versions, host, device, wall
-  time, status (``completed`` or ``diverged``) and the SHA-256 of ``metrics.csv``;
+  time, status (``completed`` or ``diverged``), the SHA-256 of ``metrics.csv``, and (since the
+  archive) the fingerprint of the code and platform that produced it (:mod:`rlrepro.core.fingerprint`);
 * ``checkpoint.pkl`` while the run is in progress (removed once it completes).
 
 ``meta.json`` is written last and atomically, so a directory without it is an unfinished run.
