@@ -20,6 +20,7 @@ ALLOWED = {
     "analysis": {"core", "analysis", "reporting.latex"},
     "reporting": {"core", "analysis", "reporting"},
     "train": {"core"},
+    "archive": {"core", "archive"},
     "_moved": set(),
     "__init__": {"_moved"},
 }
