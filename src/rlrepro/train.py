@@ -28,8 +28,9 @@ def default_run_dir(spec: dict) -> Path:
     return Path(paths.run_dir(spec["paper"], spec["algo"], spec["env"], spec["seed"]))
 
 
-def run(spec: dict, run_dir: Path, progress: bool = True) -> dict:
-    """Train (or resume) the run described by ``spec``; returns its meta.json content."""
+def run(spec: dict, run_dir: Path, progress: bool = True, torch_threads: int | None = None) -> dict:
+    """Train (or resume) the run described by ``spec``; returns its meta.json content. ``torch_threads`` (the
+    caller has set it) is recorded: a torch run's last bits can depend on it, so a bit-identical replay needs it."""
     check_spec(spec)
     run_dir = Path(run_dir)
     try:
@@ -66,6 +67,7 @@ def run(spec: dict, run_dir: Path, progress: bool = True) -> dict:
         "versions": runstore.package_versions(),
         "host": runstore.host_info(),
         "device": device,
+        "torch_threads": torch_threads,
         "code": code,
         "platform": fingerprint.platform_identity(),
         "wall_time_s": previous_wall + time.perf_counter() - t0,
@@ -100,12 +102,14 @@ def main(argv: list[str] | None = None) -> int:
             validate_config(config)
             spec = resolve_run(config, args.paper, args.algo, args.env, args.seed)
         run_dir = args.run_dir or default_run_dir(spec)
+        torch_threads = None
         # tabular jobs never import torch
         if args.threads and spec.get("kind") in KINDS and KINDS[spec["kind"]].uses_torch:
             import torch
 
             torch.set_num_threads(args.threads)
-        meta = run(spec, run_dir, progress=not args.no_progress)
+            torch_threads = torch.get_num_threads()
+        meta = run(spec, run_dir, progress=not args.no_progress, torch_threads=torch_threads)
     except (ConfigError, runstore.CorruptRun, json.JSONDecodeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
