@@ -39,9 +39,11 @@ def archive(tmp_path, trained):
 def test_added_runs_are_byte_identical_listed_and_verified(archive, trained):
     for run_dir in trained:
         name = "/".join(run_dir.parts[-4:])
-        for file in (runstore.METRICS, runstore.META):
-            assert (archive.run_dir(name) / file).read_bytes() == (run_dir / file).read_bytes()
+        meta, metrics = store.read_archived(archive.run_dir(name))
+        assert metrics == (run_dir / runstore.METRICS).read_bytes()
+        assert (archive.run_dir(name) / runstore.META).read_bytes() == (run_dir / runstore.META).read_bytes()
         assert archive.runs[name]["metrics_sha256"] == store.sha256_file(run_dir / runstore.METRICS)
+        assert store.metrics_rows(metrics) == runstore.read_run(run_dir)[1]
     assert archive.verify() == []
     reread = store.Archive(archive.root)
     assert reread.runs == archive.runs and reread.sets["smoke"]["config"] == "sets/smoke.yaml"
@@ -54,8 +56,9 @@ def test_adding_the_same_runs_again_adds_nothing(archive, trained):
 
 def test_an_edited_file_fails_verify_and_is_never_restored(archive, tmp_path):
     name = "mirl/ql/corridor/seed0"
-    metrics = archive.run_dir(name) / runstore.METRICS
-    metrics.write_bytes(metrics.read_bytes().replace(b"\n1", b"\n2", 1))
+    metrics = archive.run_dir(name) / store.METRICS_XZ
+    _, data = store.read_archived(archive.run_dir(name))
+    metrics.write_bytes(store.compress(data.replace(b"\n1", b"\n2", 1)))
     problems = archive.verify()
     assert problems and all(name in p or "metrics.csv" in p for p in problems)
     with pytest.raises(store.ArchiveError, match="checksum|does not match"):

@@ -4,7 +4,8 @@ Layout (``archive/`` at the repository root)::
 
     manifest.json                         every run and every set, with checksums (written atomically)
     sets/<set>.yaml                       the merged config a set of runs came from
-    runs/<paper>/<algo>/<env>/seed<k>/    metrics.csv and meta.json, byte for byte as training wrote them
+    runs/<paper>/<algo>/<env>/seed<k>/    meta.json as training wrote it, metrics.csv.xz: its metrics.csv, xz-
+                                          compressed (a third of the size; restored byte for byte)
 
 A run is named as in ``results/runs`` (:data:`rlrepro.core.paths.RUN_NAME`). Its *identity* is the SHA-256 of
 its resolved spec without the keys that say where or under which label it ran (:data:`PLACEMENT_KEYS`): the
@@ -19,8 +20,11 @@ what the pipeline then does is the config's ``archive.stale`` (README, "The arch
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
+import lzma
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +37,7 @@ from rlrepro.core.kinds import KINDS
 
 FORMAT = 1
 MANIFEST = "manifest.json"
+METRICS_XZ = "metrics.csv.xz"
 SIZE_LIMIT_BYTES = 50 * 2**20
 """The archive lives in the repository: everything under it stays below 50 MB."""
 PLACEMENT_KEYS = ("device", "config_scale", "below_paper_scale", "scale_notes")
@@ -65,6 +70,30 @@ def stale_files(meta: dict) -> list[str] | None:
         return None
     current = fingerprint.code_fingerprint(KINDS[meta["spec"]["kind"]].module)
     return fingerprint.changed_files(meta["code"], current)
+
+
+def compress(data: bytes) -> bytes:
+    """xz with fixed settings: the same metrics always give the same bytes."""
+    return lzma.compress(data, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=9)
+
+
+def read_archived(directory: Path) -> tuple[dict, bytes]:
+    """(meta, metrics.csv bytes) of one archived run directory, the metrics checked against meta's checksum."""
+    directory = Path(directory)
+    meta_path, metrics_path = directory / runstore.META, directory / METRICS_XZ
+    try:
+        meta = json.loads(meta_path.read_text())
+        data = lzma.decompress(metrics_path.read_bytes())
+    except (OSError, ValueError, lzma.LZMAError) as err:
+        raise ArchiveError(f"{directory}: unreadable archived run ({err})") from err
+    if hashlib.sha256(data).hexdigest() != meta.get("metrics_sha256"):
+        raise ArchiveError(f"{metrics_path}: content does not match the checksum in {meta_path}")
+    return meta, data
+
+
+def metrics_rows(data: bytes) -> list[dict]:
+    """The rows of a metrics.csv, parsed as :func:`rlrepro.core.runstore.read_run` parses them."""
+    return [{k: runstore.parse_value(v) for k, v in row.items()} for row in csv.DictReader(io.StringIO(data.decode()))]
 
 
 @dataclass
@@ -116,11 +145,11 @@ class Archive:
         for name, entry in sorted(self.runs.items()):
             directory = self.run_dir(name)
             try:
-                meta, _ = runstore.read_run(directory)
-            except runstore.CorruptRun as err:
+                meta, _ = read_archived(directory)
+            except ArchiveError as err:
                 problems.append(str(err))
                 continue
-            for file, key in ((runstore.METRICS, "metrics_sha256"), (runstore.META, "meta_sha256")):
+            for file, key in ((METRICS_XZ, "metrics_xz_sha256"), (runstore.META, "meta_sha256")):
                 if sha256_file(directory / file) != entry[key]:
                     problems.append(f"{directory / file}: checksum differs from {MANIFEST} (edited or damaged)")
             if run_identity(meta["spec"]) != entry["identity"] or run_name(meta["spec"]) != name:
@@ -172,8 +201,8 @@ class Archive:
         for directory, meta in accepted:
             name = run_name(meta["spec"])
             target = self.run_dir(name)
-            for file in (runstore.METRICS, runstore.META):
-                runstore.write_atomic(target / file, (directory / file).read_bytes())
+            runstore.write_atomic(target / METRICS_XZ, compress((directory / runstore.METRICS).read_bytes()))
+            runstore.write_atomic(target / runstore.META, (directory / runstore.META).read_bytes())
             self.runs[name] = self._entry(meta, target, set_name, now)
         self._save_manifest()
         return [run_name(meta["spec"]) for _, meta in accepted]
@@ -220,7 +249,7 @@ class Archive:
             "set": set_name, "identity": run_identity(spec), "experiment": spec["experiment"], "kind": spec["kind"],
             "status": meta["status"], "steps": spec["budget"]["total_steps"],
             "below_paper_scale": bool(spec.get("below_paper_scale")),
-            "metrics_sha256": sha256_file(directory / runstore.METRICS),
+            "metrics_sha256": meta["metrics_sha256"], "metrics_xz_sha256": sha256_file(directory / METRICS_XZ),
             "meta_sha256": sha256_file(directory / runstore.META),
             "git_commit": meta["git_commit"], "code_sha256": meta["code"]["sha256"],
             "cpu_model": meta["platform"].get("cpu_model", ""), "device": meta.get("device", ""),
@@ -237,14 +266,14 @@ class Archive:
         if spec is not None and run_identity(spec) != entry["identity"]:
             raise ArchiveError(f"archived run {name} is not the configured run (their specs differ)")
         source = self.run_dir(name)
-        for file, key in ((runstore.METRICS, "metrics_sha256"), (runstore.META, "meta_sha256")):
+        for file, key in ((METRICS_XZ, "metrics_xz_sha256"), (runstore.META, "meta_sha256")):
             if sha256_file(source / file) != entry[key]:
                 raise ArchiveError(f"{source / file}: checksum differs from {self.root / MANIFEST}; not restored")
-        meta, _ = runstore.read_run(source)
+        meta, data = read_archived(source)
         meta["archive"] = {"set": entry["set"], "added_at": entry["added_at"], "name": name,
                            "stale_files": stale_files(meta)}
         to = Path(to)
-        runstore.write_atomic(to / runstore.METRICS, (source / runstore.METRICS).read_bytes())
+        runstore.write_atomic(to / runstore.METRICS, data)
         runstore.write_atomic(to / runstore.META, json.dumps(meta, indent=2, sort_keys=True).encode())
         (to / runstore.CHECKPOINT).unlink(missing_ok=True)
         return meta

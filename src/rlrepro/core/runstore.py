@@ -123,13 +123,14 @@ def read_run(run_dir: Path) -> tuple[dict, list[dict]]:
     data = metrics_path.read_bytes()
     if hashlib.sha256(data).hexdigest() != meta["metrics_sha256"]:
         raise CorruptRun(f"{metrics_path}: content does not match the checksum in {META} (truncated or edited)")
-    rows = [{k: _parse(v) for k, v in row.items()} for row in csv.DictReader(io.StringIO(data.decode()))]
+    rows = [{k: parse_value(v) for k, v in row.items()} for row in csv.DictReader(io.StringIO(data.decode()))]
     if len(rows) != meta["n_rows"]:
         raise CorruptRun(f"{metrics_path}: {len(rows)} rows, {META} says {meta['n_rows']}")
     return meta, rows
 
 
-def _parse(value: str):
+def parse_value(value: str):
+    """One metrics.csv cell: int, float, or nan for an empty cell."""
     if value == "":
         return math.nan
     try:
