@@ -3,7 +3,7 @@
 Layout (``archive/`` at the repository root)::
 
     manifest.json                         every run and every set, with checksums (written atomically)
-    sets/<set>.yaml                       the merged config a set of runs came from
+    sets/<set>/<sha12>.yaml               the merged configs a set's runs came from (each run names its own)
     runs/<paper>/<algo>/<env>/seed<k>/    meta.json as training wrote it, metrics.csv.xz: its metrics.csv, xz-
                                           compressed (a third of the size; restored byte for byte)
 
@@ -160,9 +160,9 @@ class Archive:
         for meta_path in sorted((self.root / "runs").glob("*/*/*/seed*/meta.json")):
             if meta_path.parent not in listed:
                 problems.append(f"{meta_path.parent}: not in {MANIFEST} (add it with `python -m rlrepro.archive add`)")
-        for name, entry in sorted(self.sets.items()):
+        for name, entry in sorted(self.runs.items()):
             if not (self.root / entry["config"]).exists():
-                problems.append(f"{self.root / entry['config']}: missing (the config of set {name!r})")
+                problems.append(f"{self.root / entry['config']}: missing (the config run {name} came from)")
         size = self.size_bytes()
         if size > SIZE_LIMIT_BYTES:
             problems.append(f"{self.root}: {size / 2**20:.1f} MB, above the {SIZE_LIMIT_BYTES / 2**20:.0f} MB limit")
@@ -184,10 +184,7 @@ class Archive:
             raise ArchiveError(f"set name {set_name!r}: use letters, digits, '-' and '_'")
         config = load_config(*config_files)
         config_text = yaml.safe_dump(config, sort_keys=True)
-        set_config = f"sets/{set_name}.yaml"
-        if set_name in self.sets and (self.root / set_config).read_text() != config_text:
-            raise ArchiveError(f"set {set_name!r} exists with another config ({self.root / set_config}); "
-                               "name a new set for runs of this config")
+        set_config = f"sets/{set_name}/{hashlib.sha256(config_text.encode()).hexdigest()[:12]}.yaml"
         accepted = []
         for directory in map(Path, run_dirs):
             meta = self._check_offered(directory, config, replace, allow_uncommitted)
@@ -195,15 +192,17 @@ class Archive:
                 accepted.append((directory, meta))
         now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         runstore.write_atomic(self.root / set_config, config_text.encode())
-        entry = self.sets.setdefault(set_name, {"config": set_config, "created_at": now})
+        entry = self.sets.setdefault(set_name, {"created_at": now, "configs": []})
         entry["description"] = description or entry.get("description", "")
-        entry["config_files"] = [str(f) for f in config_files]
+        if set_config not in entry["configs"]:
+            entry["configs"].append(set_config)
         for directory, meta in accepted:
             name = run_name(meta["spec"])
             target = self.run_dir(name)
             runstore.write_atomic(target / METRICS_XZ, compress((directory / runstore.METRICS).read_bytes()))
             runstore.write_atomic(target / runstore.META, (directory / runstore.META).read_bytes())
-            self.runs[name] = self._entry(meta, target, set_name, now)
+            self.runs[name] = {**self._entry(meta, target, set_name, now), "config": set_config,
+                               "config_files": [str(f) for f in config_files]}
         self._save_manifest()
         return [run_name(meta["spec"]) for _, meta in accepted]
 
