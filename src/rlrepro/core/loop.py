@@ -5,7 +5,7 @@ A loop (``train`` in :mod:`rlrepro.mirl.tabular`, :mod:`rlrepro.mirl.atari`,
 :mod:`rlrepro.epmd.continuous`, :mod:`rlrepro.epmd.algorithmic`) reads::
 
     book = Bookkeeping(budget, resume, on_checkpoint, on_progress)
-    with book:                                   # a Diverged raised inside carries book.rows
+    with book:                                   # a Diverged or StopEarly raised inside carries book.rows
         for t in range(book.start, budget.total_steps):
             ...                                  # act, step the environment, update; fill a Window
             if <a row is due>:
@@ -31,6 +31,17 @@ class Diverged(Exception):
         super().__init__(f"non-finite {quantity} at step {step}")
         self.step = step
         self.quantity = quantity
+        self.rows: list[dict] = []
+
+
+class StopEarly(Exception):
+    """Raised by an ``on_progress`` callback to end a run after the row just logged (a replay of a run's first
+    steps, :mod:`rlrepro.archive.replay`); carries the rows so far in ``.rows``, like :class:`Diverged`. The rows
+    before it are those of the whole run: the spec, and so every schedule, is unchanged."""
+
+    def __init__(self, steps: int):
+        super().__init__(f"stopped early after {steps} steps")
+        self.steps = steps
         self.rows: list[dict] = []
 
 
@@ -116,7 +127,7 @@ class Bookkeeping:
 
     A checkpoint is due at the first opportunity the loop offers at or after each multiple of
     ``budget.checkpoint_interval`` (never at the end: the finished run needs none). As a context
-    manager it attaches the rows so far to a :class:`Diverged` raised inside.
+    manager it attaches the rows so far to a :class:`Diverged` or :class:`StopEarly` raised inside.
     """
 
     def __init__(self, budget, resume: TrainState | None, on_checkpoint: Callable[[TrainState], None] | None,
@@ -134,7 +145,7 @@ class Bookkeeping:
         return self
 
     def __exit__(self, kind, error, traceback) -> bool:
-        if isinstance(error, Diverged):
+        if isinstance(error, (Diverged, StopEarly)):
             error.rows = self.rows
         return False
 
