@@ -48,6 +48,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from rlrepro.archive import store
 from rlrepro.core import fingerprint, runstore
 from rlrepro.core.config import ConfigError
 from rlrepro.core.kinds import KINDS
@@ -174,6 +175,8 @@ def _torch_settings(threads: int | None):
 
 
 def recorded_torch_threads(meta: dict) -> int:
+    if meta.get("torch_threads"):
+        return int(meta["torch_threads"])
     found = re.search(r"torch threads: (\d+)", str(meta.get("device", "")))
     return int(found.group(1)) if found else 1
 
@@ -204,10 +207,16 @@ def replay_prefix(run_dir: Path, min_steps: int) -> ReplayResult:
     if min_steps < 1:
         raise ReplayError(f"min_steps must be >= 1, got {min_steps}")
     run_dir = Path(run_dir)
-    try:
-        meta, rows = runstore.read_run(run_dir)
-    except runstore.CorruptRun as err:
+    try:  # an archived run (metrics xz-compressed) or a plain run directory
+        if (run_dir / store.METRICS_XZ).exists():
+            meta, data = store.read_archived(run_dir)
+        else:
+            meta, _ = runstore.read_run(run_dir)
+            data = (run_dir / runstore.METRICS).read_bytes()
+    except (runstore.CorruptRun, store.ArchiveError) as err:
         raise ReplayError(str(err)) from err
+    archived_csv = data.decode()
+    rows = store.metrics_rows(data)
     spec = meta["spec"]
     if spec.get("kind") not in KINDS:
         raise ReplayError(f"{run_dir / runstore.META}: spec.kind {spec.get('kind')!r} is not one of {list(KINDS)}")
@@ -220,7 +229,7 @@ def replay_prefix(run_dir: Path, min_steps: int) -> ReplayResult:
 
     n_rows = next((i + 1 for i, row in enumerate(rows) if row["step"] >= min_steps), len(rows))
     replayed, steps = replay_rows(spec, min_steps, recorded_torch_threads(meta))
-    difference = first_difference((run_dir / runstore.METRICS).read_text(), replayed, n_rows)
+    difference = first_difference(archived_csv, replayed, n_rows)
     common = dict(steps_replayed=steps, rows_compared=max(n_rows, len(replayed)), difference=difference,
                   code_changed=code_changed)
     if "platform" not in meta:
