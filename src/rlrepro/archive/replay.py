@@ -137,10 +137,6 @@ class _StopAt:
             raise StopEarly(self.steps)
 
 
-def run_name(spec: dict) -> str:
-    return f"{spec['paper']}/{spec['algo']}/{spec['env']}/seed{spec['seed']}"
-
-
 def replay_rows(spec: dict, min_steps: int, torch_threads: int = 1) -> tuple[list[dict], int]:
     """Train ``spec`` (unchanged) until the first row at or after ``min_steps`` steps; (rows, steps replayed)."""
     kind = KINDS[spec["kind"]]
@@ -149,7 +145,7 @@ def replay_rows(spec: dict, min_steps: int, torch_threads: int = 1) -> tuple[lis
         try:
             fit, _, _ = kind.make_trainer(spec)
         except (ValueError, ConfigError) as err:
-            raise ReplayError(f"{run_name(spec)}: cannot make its trainer ({err})") from err
+            raise ReplayError(f"{store.run_name(spec)}: cannot make its trainer ({err})") from err
         try:
             rows = fit(resume=None, on_checkpoint=None, on_progress=stop)
         except (StopEarly, Diverged) as end:  # a diverged run's archive ends where the replay's does
@@ -220,7 +216,7 @@ def replay_prefix(run_dir: Path, min_steps: int) -> ReplayResult:
     spec = meta["spec"]
     if spec.get("kind") not in KINDS:
         raise ReplayError(f"{run_dir / runstore.META}: spec.kind {spec.get('kind')!r} is not one of {list(KINDS)}")
-    name, kind = run_name(spec), spec["kind"]
+    name, kind = store.run_name(spec), spec["kind"]
     code_changed = (tuple(fingerprint.changed_files(meta["code"], fingerprint.code_fingerprint(KINDS[kind].module)))
                     if "code" in meta else None)
     if trained_on_gpu(meta):
