@@ -300,6 +300,47 @@ def test_missing_data_is_inconclusive_and_named():
         assert row["verdict"] == "inconclusive" and row["reason"].startswith("missing data:"), test
 
 
+def not_run(algo: str, env: str, seeds) -> pd.DataFrame:
+    """missing.csv rows: runs of experiment 'exp' the config asks for that do not exist."""
+    return pd.DataFrame([{"experiment": "exp", "paper": "mirl", "algo": algo, "env": env, "seed": s} for s in seeds])
+
+
+def test_runs_that_were_not_run_make_a_claim_inconclusive():
+    per_run, runs = make_data({("a", "e1"): HIGH, ("b", "e1"): LOW})
+    assert verdict(claim("better"), per_run, runs)["verdict"] == "reproduced"
+    for test in C.TESTS:
+        row = C.evaluate(claim(test), per_run, runs, 500, 0, 0.95, not_run_runs=not_run("a", "e1", [5, 6, 8]))
+        assert row["verdict"] == "inconclusive", test
+        assert row["reason"].startswith("missing data: 3 of 8 runs of algo 'a' on env 'e1' were not run "
+                                        "(seeds 5-6, 8)"), test
+    # an env none of whose runs exist is named once, as not run; runs of other experiments do not count
+    absent = pd.concat([not_run("b", "e2", range(5)), not_run("a", "e1", [9]).assign(experiment="other")])
+    row = C.evaluate(claim("better", envs=["e1", "e2"]), per_run, runs, 500, 0, 0.95, not_run_runs=absent)
+    assert row["reason"].startswith("missing data: 5 of 5 runs of algo 'b' on env 'e2' were not run (seeds 0-4); "
+                                    "no runs of algo 'a' on env 'e2'")
+    assert "'b' on env 'e2' in" not in row["reason"]
+    # envs: all includes the envs whose runs were not run at all
+    row = C.evaluate(claim("better", envs="all"), per_run, runs, 500, 0, 0.95, not_run_runs=absent)
+    assert row["verdict"] == "inconclusive" and row["envs"] == "e1 e2"
+
+
+def test_evaluate_all_reads_missing_csv_when_present(tmp_path):
+    per_run, runs = make_data({("a", "e1"): HIGH, ("b", "e1"): LOW})
+    tidy = per_run.assign(paper="mirl", agent="A", step=100, metric="eval_return")
+    directory = tmp_path / "mirl"
+    directory.mkdir()
+    runs.assign(kind="tabular").to_csv(directory / "runs.csv", index=False)
+    tidy.to_csv(directory / "tidy.csv.gz", index=False)
+    above = claim("above", id="learns", algos=["a"], threshold=0.5)
+    assert C.evaluate_all([above], {"mirl": directory}, ANALYSIS).verdict[0] == "reproduced"  # no missing.csv
+    not_run("a", "e1", [5]).to_csv(directory / "missing.csv", index=False)
+    row = C.evaluate_all([above], {"mirl": directory}, ANALYSIS).iloc[0]
+    assert row.verdict == "inconclusive" and row.reason.startswith("missing data: 1 of 6 runs of algo 'a'")
+    not_run("a", "e1", []).reindex(columns=["experiment", "paper", "algo", "env", "seed"]).to_csv(
+        directory / "missing.csv", index=False)  # header only: none missing
+    assert C.evaluate_all([above], {"mirl": directory}, ANALYSIS).verdict[0] == "reproduced"
+
+
 def test_intervals_repeat_for_a_seed_and_change_with_it():
     data = make_data({("a", "e1"): NOISY, ("b", "e1"): [0.9, 0.2, 0.5, 1.2, 0.1]})
     first, again, other = (verdict(claim("better"), *data, seed=s) for s in (7, 7, 8))

@@ -93,6 +93,81 @@ def test_provenance_tolerates_runs_csv_without_provenance_columns(runs):
     assert "not recorded" in tex
 
 
+def with_origins(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs with runs.csv's origin columns: seed 0 of mirl and mirl_advised from the archive (mirl's code
+    changed since, mirl_advised's predates the fingerprint), the others trained by this build."""
+    archived = runs.seed.eq(0) & runs.algo.isin(["mirl", "mirl_advised"])
+    return runs.assign(origin=["archive:paper" if a else "this build" for a in archived],
+                       cpu_model=["AMD EPYC 9654" if a else "Intel Xeon" for a in archived],
+                       code_changed=["rlrepro/mirl/soft.py rlrepro/core/loop.py" if algo == "mirl" and a else
+                                     "unknown" if a else "" for algo, a in zip(runs.algo, archived, strict=True)])
+
+
+MISSING = pd.DataFrame([{"experiment": "mirl_tabular", "paper": "mirl", "algo": "sql", "env": "corridor", "seed": s}
+                        for s in (1, 2, 3, 5)])
+
+
+def test_provenance_says_where_runs_come_from_and_which_are_missing(runs):
+    tex = pv.provenance_tex({"mirl": with_origins(runs)}, "h", "v", "c", missing_by_paper={"mirl": MISSING})
+    assert r"\paragraph{Where the runs come from.}" in tex and "tab:origin-mirl_tabular" in tex
+    # rows grouped by origin, commit, CPU and scale, with their number of runs and algorithms
+    assert (r"archive:paper & \texttt{aaaaaaaaaaaa} & AMD EPYC 9654 & below paper scale (smoke) & 1 & mirl "
+            r"\tabularnewline") in tex
+    assert r"archive:paper & \texttt{aaaaaaaaaaaa} & AMD EPYC 9654 & paper scale (smoke) & 1 & mirl\_advised" in tex
+    assert r"this build & \texttt{aaaaaaaaaaaa} & Intel Xeon & below paper scale (smoke) & 2 & mirl, sql" in tex
+    assert r"\item sql on corridor: seeds 1-3, 5" in tex and "4 runs of" in tex
+    assert (r"\textbf{Code changed since archiving:} 1 of the 2 archived runs of \texttt{mirl\_tabular} were trained "
+            r"by code that has changed since (files: \texttt{rlrepro/\allowbreak{}core/\allowbreak{}loop.py}") in tex
+    assert "1 archived run of" in tex and "predates the code fingerprint" in tex
+    assert "it was not run" in tex and "prefix replay check (" in tex
+    check = pd.DataFrame({"run": ["results/runs/mirl/mirl/corridor/seed0", "mirl/ql/corridor/seed3"],
+                          "kind": "tabular", "outcome": ["identical", "different"]})
+    tex = pv.provenance_tex({"mirl": with_origins(runs)}, "h", "v", "c", missing_by_paper={"mirl": MISSING.iloc[:0]},
+                            archive_check=check)
+    assert "it re-ran 1 of these 2 runs: 1 identical." in tex
+    assert "re-ran a prefix of 2 archived runs: 1 different, 1 identical." in tex
+    assert r"None of the runs of \texttt{mirl\_tabular} that the configuration asks for is missing." in tex
+    # an aggregate from before missing.csv and the origin columns
+    tex = pv.provenance_tex({"mirl": runs}, "h", "v", "c")
+    assert "not recorded (its aggregate predates" in tex and "Code changed" not in tex
+
+
+def test_generate_reads_missing_csv_and_the_archive_check(runs, tmp_path):
+    (tmp_path / "agg" / "mirl").mkdir(parents=True)
+    with_origins(runs).to_csv(tmp_path / "agg" / "mirl" / "runs.csv", index=False)
+    MISSING.to_csv(tmp_path / "agg" / "mirl" / "missing.csv", index=False)
+    pd.DataFrame({"run": ["mirl/mirl/corridor/seed0"], "kind": ["tabular"], "outcome": ["identical"]}).to_csv(
+        tmp_path / "check.csv", index=False)
+    out = tmp_path / "provenance.tex"
+    config = {"experiments": {"mirl_tabular": {"paper": "mirl"}}}
+    assert pv.main(["--aggregate", str(tmp_path / "agg"), "--config-json", json.dumps(config), "--open-parameters",
+                    str(OPEN_PARAMETERS), "--archive-check", str(tmp_path / "check.csv"), "--output", str(out)]) == 0
+    text = out.read_text()
+    assert r"\item sql on corridor: seeds 1-3, 5" in text and "it re-ran 1 of these 2 runs: 1 identical." in text
+    pd.DataFrame({"run": ["x"]}).to_csv(tmp_path / "check.csv", index=False)
+    assert pv.main(["--aggregate", str(tmp_path / "agg"), "--config-json", json.dumps(config), "--open-parameters",
+                    str(OPEN_PARAMETERS), "--archive-check", str(tmp_path / "check.csv"), "--output", str(out)]) == 2
+
+
+@pytest.mark.skipif(shutil.which("latexmk") is None, reason="latexmk not installed")
+def test_origin_tables_compile(runs, tmp_path):
+    check = pd.DataFrame({"run": ["mirl/mirl/corridor/seed0"], "kind": ["tabular"], "outcome": ["identical"]})
+    tex = pv.provenance_tex({"mirl": with_origins(runs)}, "h", "v", "c", missing_by_paper={"mirl": MISSING},
+                            archive_check=check)
+    (tmp_path / "provenance.tex").write_text(tex)
+    (tmp_path / "doc.tex").write_text("\n".join([
+        r"\documentclass[11pt]{article}", r"\usepackage[T1]{fontenc}", r"\usepackage{lmodern}",
+        r"\usepackage[margin=2.2cm]{geometry}", r"\usepackage{booktabs,longtable,array,float}",
+        r"\usepackage[hidelinks]{hyperref}", r"\input{provenance}", r"\begin{document}", r"\ProvenanceAppendix",
+        r"\end{document}", ""]))
+    result = subprocess.run(["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+    log = (tmp_path / "doc.log").read_text(errors="replace")
+    assert result.returncode == 0, log[-3000:]
+    overfull = [float(w) for w in re.findall(r"Overfull \\hbox \(([0-9.]+)pt too wide", log)]
+    assert all(w < 3 for w in overfull), overfull
+
+
 def test_duration_and_text_escaping():
     assert pv.duration(42) == "42 s"
     assert pv.duration(750) == "12.5 min"

@@ -3,7 +3,10 @@
 Outputs (in ``--out-dir``):
 
 * ``tidy.csv.gz``  long table: paper, experiment, algo, label, agent, env, seed, step, metric, value;
-* ``runs.csv``     one row per run: status, divergence, wall time, scale, commit;
+* ``runs.csv``     one row per run: status, divergence, wall time, scale, commit, where it came from (``origin``:
+                   ``archive:<set>`` or ``this build``), its CPU model and ``code_changed`` (the files of its
+                   code that changed since it ran; ``unknown`` for runs that predate the code fingerprint);
+* ``missing.csv``  the runs the config asks for that do not exist (``--missing-json``; header only when none);
 * ``final.csv``    per (experiment, algo, env, metric): final performance over seeds (mean and
                    interquartile mean with stratified-bootstrap intervals from rliable), the number
                    of runs and of diverged runs;
@@ -23,11 +26,14 @@ import argparse
 import gzip
 import json
 import sys
+from functools import cache
 from pathlib import Path
 
 import pandas as pd
 
 from rlrepro.analysis.statistics import mean_and_iqm, scalar_intervals
+from rlrepro.core.fingerprint import changed_files, code_fingerprint
+from rlrepro.core.kinds import KINDS
 from rlrepro.core.runstore import CorruptRun, read_run, write_atomic
 
 ALL_GAMES = "all games"
@@ -49,6 +55,12 @@ LATE_CHANGE_METRICS = ("eval_return",)
 BUDGET_COLUMNS = ("total_steps", "eval_interval", "log_interval", "eval_episodes", "eval_max_steps", "eval_epsilon",
                   "early_eval_interval", "early_eval_until")
 """Budget fields copied into runs.csv (empty where a kind has no such field)."""
+MISSING_COLUMNS = ("experiment", "paper", "algo", "env", "seed")
+"""Columns of missing.csv, and the keys of each entry of ``--missing-json``."""
+THIS_BUILD = "this build"
+"""runs.csv ``origin`` of a run trained by this build (an archived run's is ``archive:<set>``)."""
+UNKNOWN_CODE = "unknown"
+"""runs.csv ``code_changed`` of a run whose meta.json has no code fingerprint."""
 
 
 def collect(run_dirs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -81,6 +93,7 @@ def collect(run_dirs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
             "git_commit": meta["git_commit"],
             "run_dir": str(run_dir),
             **run_provenance(meta),  # host_cpu, host_name, python, versions
+            **run_origin(meta),  # origin, cpu_model, code_changed
         })
     columns = ["paper", "experiment", "algo", "label", "agent", "env", "seed", "step", "metric", "value"]
     tidy = pd.concat(tidy_parts, ignore_index=True)[columns] if tidy_parts else pd.DataFrame(columns=columns)
@@ -103,6 +116,49 @@ def run_provenance(meta: dict) -> dict:
         cpu = f"{cpu}, {host['cpus']} CPUs"
     return {"host_cpu": cpu, "host_name": host.get("node", "unknown"), "python": versions.get("python", "unknown"),
             "versions": versions_text(versions)}
+
+
+def run_origin(meta: dict) -> dict:
+    """Where a run came from, for its runs.csv row: ``origin`` (``archive:<set>`` for a run restored from the
+    archive, else ``this build``), ``cpu_model`` (from the platform fingerprint, else the host record) and
+    ``code_changed`` (space-separated files whose hash differs from the code running this; ``unknown``
+    without a recorded fingerprint or for a kind no longer registered; empty when unchanged)."""
+    archive = meta.get("archive")
+    origin = f"archive:{archive.get('set', 'unknown')}" if isinstance(archive, dict) else THIS_BUILD
+    host = meta.get("host") or {}
+    cpu = ((meta.get("platform") or {}).get("cpu_model") or host.get("cpu_model") or host.get("platform")
+           or host.get("machine") or "unknown")
+    kind = meta["spec"].get("kind")
+    if "code" not in meta or kind not in KINDS:
+        changed = UNKNOWN_CODE
+    else:
+        changed = " ".join(changed_files(meta["code"], current_code(KINDS[kind].module)))
+    return {"origin": origin, "cpu_model": cpu, "code_changed": changed}
+
+
+@cache
+def current_code(module: str) -> dict:
+    """The code fingerprint of a training module as it is now (hashed once per aggregation)."""
+    return code_fingerprint(module)
+
+
+def missing_table(entries) -> pd.DataFrame:
+    """``--missing-json`` (a list of {experiment, paper, algo, env, seed}) as missing.csv's table, sorted;
+    ValueError naming the entry and what is wrong."""
+    if not isinstance(entries, list):
+        raise ValueError(f"--missing-json: expected a JSON list of objects with keys {', '.join(MISSING_COLUMNS)}, "
+                         f"got {type(entries).__name__}")
+    rows = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict) or set(entry) != set(MISSING_COLUMNS):
+            keys = sorted(entry) if isinstance(entry, dict) else type(entry).__name__
+            raise ValueError(f"--missing-json entry {index}: expected exactly the keys {', '.join(MISSING_COLUMNS)}, "
+                             f"got {keys}")
+        if isinstance(entry["seed"], bool) or not isinstance(entry["seed"], int) or entry["seed"] < 0:
+            raise ValueError(f"--missing-json entry {index}: seed must be an integer >= 0, got {entry['seed']!r}")
+        rows.append({key: entry[key] for key in MISSING_COLUMNS})
+    table = pd.DataFrame(rows, columns=list(MISSING_COLUMNS))
+    return table.sort_values(["experiment", "algo", "env", "seed"], ignore_index=True)
 
 
 def _cell(value):
@@ -220,8 +276,18 @@ def across_games(hns: pd.DataFrame, runs: pd.DataFrame, reps: int, seed: int, co
     return pd.DataFrame(out)
 
 
-def aggregate(run_dirs: list[Path], out_dir: Path, analysis: dict, human_scores: pd.DataFrame | None = None) -> None:
+def aggregate(run_dirs: list[Path], out_dir: Path, analysis: dict, human_scores: pd.DataFrame | None = None,
+              missing: pd.DataFrame | None = None) -> None:
+    """Write the aggregate files of the runs in ``run_dirs``; ``missing`` (:func:`missing_table`): the runs the
+    config asks for that do not exist, written to missing.csv (a run both given and missing is an error)."""
+    missing = missing_table([]) if missing is None else missing
     tidy, runs = collect(run_dirs)
+    keys = ["experiment", "algo", "env", "seed"]
+    both = missing.merge(runs[keys], on=keys) if len(runs) else missing.iloc[0:0]
+    if len(both):
+        first = both.iloc[0]
+        raise ValueError(f"{len(both)} run(s) listed in --missing-json exist, e.g. {first.experiment} {first.algo} "
+                         f"on {first.env} seed {first.seed}; list only the runs that do not exist")
     per_run = final_scores(tidy, runs, analysis["final_window"])
     bootstrap = (analysis["bootstrap_reps"], analysis["bootstrap_seed"], analysis["confidence"])
     if (runs.kind == "atari").any():
@@ -237,6 +303,7 @@ def aggregate(run_dirs: list[Path], out_dir: Path, analysis: dict, human_scores:
     write_atomic(out_dir / "runs.csv",
                  runs.sort_values(["experiment", "algo", "env", "seed"]).to_csv(index=False).encode())
     write_atomic(out_dir / "final.csv", table.to_csv(index=False).encode())
+    write_atomic(out_dir / "missing.csv", missing.to_csv(index=False).encode())
     stats = {"bootstrap_reps": analysis["bootstrap_reps"], "bootstrap_seed": analysis["bootstrap_seed"],
              "confidence": analysis["confidence"], "final_window": analysis["final_window"],
              "interval_method": "rliable stratified bootstrap (percentile)"}
@@ -253,12 +320,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--analysis", required=True, help="JSON of the config's 'analysis' section")
     parser.add_argument("--out-dir", type=Path, required=True)
     parser.add_argument("--human-scores", type=Path, help="CSV env,random_score,human_score (needed for Atari runs)")
+    parser.add_argument("--missing-json", default="[]",
+                        help="JSON list of the runs the config asks for that do not exist, each "
+                             '{"experiment", "paper", "algo", "env", "seed"}: written to missing.csv')
     parser.add_argument("run_dirs", nargs="+", type=Path, help="run directories (or their meta.json files)")
     args = parser.parse_args(argv)
     try:
         run_dirs = [p.parent if p.name == "meta.json" else p for p in args.run_dirs]
         human_scores = pd.read_csv(args.human_scores) if args.human_scores else None
-        aggregate(run_dirs, args.out_dir, json.loads(args.analysis), human_scores)
+        try:
+            missing = missing_table(json.loads(args.missing_json))
+        except json.JSONDecodeError as err:
+            raise ValueError(f"--missing-json is not valid JSON: {err}") from err
+        aggregate(run_dirs, args.out_dir, json.loads(args.analysis), human_scores, missing)
     except (CorruptRun, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -32,7 +32,8 @@ How a verdict is reached
    not reproduced if c == n; ``majority``: reproduced if s > n/2, not reproduced if c >= n/2 (no
    majority is possible any more); inconclusive otherwise. This is the ``evidence`` column.
 4. The verdict is ``inconclusive`` whatever the evidence when data is missing (reason ``missing data:``
-   naming the algorithm, env or score), when an (algorithm, env) has fewer than ``min_seeds`` completed
+   naming the algorithm, env or score, or how many of the runs the config asks for were not run, from the
+   aggregate's ``missing.csv``), when an (algorithm, env) has fewer than ``min_seeds`` completed
    runs (``too few seeds``), when any run used is below paper scale (runs.csv ``below_paper_scale``),
    when a comparison's runs were trained at more than one precision (runs.csv ``cfg_precision``, no
    value = fp32; ``mixed precision``: fp32 and bf16 runs are never pooled, so no statistic either),
@@ -496,11 +497,41 @@ def claim_runs(claim: Claim, runs: pd.DataFrame | None) -> tuple[pd.DataFrame, l
     return mine[mine.env.isin(claim.envs)], list(claim.envs)
 
 
-def missing_runs(claim: Claim, mine: pd.DataFrame, envs: list[str]) -> list[str]:
-    """'no runs of algo ...' for every algorithm without runs on some env."""
+def seed_ranges(seeds) -> str:
+    """'0-2, 5' for seeds 0, 1, 2, 5."""
+    ordered, parts = sorted({int(s) for s in seeds}), []
+    for seed in ordered:
+        if parts and seed == parts[-1][1] + 1:
+            parts[-1][1] = seed
+        else:
+            parts.append([seed, seed])
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in parts)
+
+
+def not_run(claim: Claim, mine: pd.DataFrame, envs: list[str], missing: pd.DataFrame | None) -> list[str]:
+    """'2 of 5 runs of algo 'a' on env 'e1' were not run (seeds 3-4)' for every (algo, env) of the claim with
+    runs in ``missing`` (the aggregate's missing.csv: runs the config asks for that do not exist)."""
+    if missing is None or not len(missing):
+        return []
+    absent = missing[(missing.experiment == claim.experiment) & missing.algo.isin(claim.all_algos)
+                     & missing.env.isin(envs)]
+    out = []
+    for (algo, env), group in absent.groupby(["algo", "env"], sort=False):
+        total = len(group) + int(((mine.algo == algo) & (mine.env == env)).sum())
+        out.append(f"{len(group)} of {total} runs of algo {algo!r} on env {env!r} were not run "
+                   f"(seed{'s' if len(group) > 1 else ''} {seed_ranges(group.seed)})")
+    return out
+
+
+def missing_runs(claim: Claim, mine: pd.DataFrame, envs: list[str], missing: pd.DataFrame | None = None) -> list[str]:
+    """'no runs of algo ...' for every algorithm without runs on some env (those the config asks for and that
+    were not run are named by :func:`not_run` instead)."""
     if not envs:
         return [f"no runs of experiment {claim.experiment!r}"]
     present = set(zip(mine.algo, mine.env, strict=True))
+    if missing is not None and len(missing):
+        present |= set(zip(*(missing.loc[missing.experiment == claim.experiment, c] for c in ("algo", "env")),
+                           strict=True))
     out = []
     for algo in claim.all_algos:
         absent = [env for env in envs if (algo, env) not in present]
@@ -566,13 +597,17 @@ def precision_blockers(claim: Claim, mine: pd.DataFrame, envs: list[str]) -> lis
 
 
 def evaluate(claim: Claim, per_run_scores: pd.DataFrame | None, runs: pd.DataFrame | None, reps: int, seed: int,
-             confidence: float, conditions: dict[str, str] | None = None) -> dict:
+             confidence: float, conditions: dict[str, str] | None = None,
+             not_run_runs: pd.DataFrame | None = None) -> dict:
     """One claim -> its verdict row (see the module docstring for the rules). Never raises on
     missing data: such a claim is inconclusive with a reason starting 'missing data:'.
     ``conditions`` holds the verdicts of the claims this one is ``given`` (absent = not evaluated).
-    ``per_run_scores`` must already be restricted to the claim's ``step_window``."""
+    ``per_run_scores`` must already be restricted to the claim's ``step_window``. ``not_run_runs``: the
+    aggregate's missing.csv (experiment, algo, env, seed of the runs the config asks for that do not exist)."""
     mine, envs = claim_runs(claim, runs)
-    missing = missing_runs(claim, mine, envs)
+    if claim.envs == ALL_ENVS and not_run_runs is not None and len(not_run_runs):
+        envs = sorted({*envs, *not_run_runs.loc[not_run_runs.experiment == claim.experiment, "env"]})
+    missing = not_run(claim, mine, envs, not_run_runs) + missing_runs(claim, mine, envs, not_run_runs)
     if claim.test in SCORE_TESTS:
         scores, no_scores, few = claim_scores(claim, per_run_scores, mine, envs)
         missing += no_scores
@@ -653,6 +688,9 @@ class AggregateData:
         tidy_path = directory / "tidy.csv.gz"
         self.tidy = pd.read_csv(tidy_path) if tidy_path.exists() else pd.DataFrame(
             columns=["paper", "experiment", "algo", "label", "agent", "env", "seed", "step", "metric", "value"])
+        missing_path = directory / "missing.csv"  # absent in aggregates written before it existed: none missing
+        self.missing = (pd.read_csv(missing_path, dtype={"experiment": str, "algo": str, "env": str})
+                        if missing_path.exists() else None)
         self.final_window, self.human_scores = final_window, human_scores
         self.note = ""
         """What was not available (e.g. human-normalised scores without a human-scores table)."""
@@ -699,7 +737,8 @@ def evaluate_all(claims: list[Claim], aggregate_dirs: dict[str, Path], analysis:
             row = evaluate(claim, None, None, reps, seed, confidence, verdicts)
             row.update(verdict="inconclusive", reason=data, short_reason="missing data: no aggregate results")
         else:
-            row = evaluate(claim, data.scores(claim.step_window), data.runs, reps, seed, confidence, verdicts)
+            row = evaluate(claim, data.scores(claim.step_window), data.runs, reps, seed, confidence, verdicts,
+                           data.missing)
             if data.note and claim.metric == "final_hns" and row["reason"].startswith("missing data"):
                 row["reason"] += f" ({data.note})"
         rows[claim.id] = row

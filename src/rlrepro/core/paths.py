@@ -16,7 +16,8 @@ RUN_DIR = f"results/runs/{RUN_NAME}"
 
 AGGREGATE_DIR = "results/aggregate"
 """Across-paper aggregates (robust statistics, claims) and one folder per paper."""
-AGGREGATE_FILES = {"tidy": "tidy.csv.gz", "runs": "runs.csv", "final": "final.csv", "stats": "stats.json"}
+AGGREGATE_FILES = {"tidy": "tidy.csv.gz", "runs": "runs.csv", "final": "final.csv", "stats": "stats.json",
+                   "missing": "missing.csv"}
 """What ``python -m rlrepro.analysis.aggregate`` writes for each paper, by short name."""
 ROBUST = f"{AGGREGATE_DIR}/robust.csv"
 PROFILES = f"{AGGREGATE_DIR}/profiles.csv"

@@ -5,8 +5,11 @@
 Snakemake config and ``config/open_parameters.yaml``:
 
 * ``\\ProvenanceAppendix``: package versions, hardware, run counts, compute time, config hash,
-  every diverged run, and where the time goes: the compute of every job per experiment and stage, from
-  Snakemake's benchmark records (:mod:`rlrepro.reporting.compute`);
+  every diverged run, where each experiment's runs come from (archive or this build, commit, CPU, scale),
+  the runs the config asks for that do not exist (``<paper>/missing.csv``), archived runs whose code
+  changed since and what the archive's prefix replay check (``archive_check.csv``) found, and where the
+  time goes: the compute of every job per experiment and stage, from Snakemake's benchmark records
+  (:mod:`rlrepro.reporting.compute`);
 * ``\\IfExperimentRun{<experiment>}{<if run>}{<if not>}`` (the experiments of the config) and
   ``\\ExperimentNotRun{<experiment>}``, the sentence report.tex shows for an experiment the config does not run;
 * ``\\ReportVersion``, ``\\ReportCommit``, ``\\ReportConfigHash``, ``\\ReportScale`` and
@@ -38,6 +41,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from rlrepro.analysis.aggregate import MISSING_COLUMNS
+from rlrepro.analysis.claims import seed_ranges
 from rlrepro.core.config import REPO_ROOT, schema_errors
 from rlrepro.core.kinds import KINDS
 from rlrepro.core.runstore import git_commit, write_atomic
@@ -48,6 +53,11 @@ OPEN_PARAMETERS_SCHEMA = REPO_ROOT / "config" / "open_parameters.schema.yaml"
 """JSON Schema of config/open_parameters.yaml (its fields documented there)."""
 
 NOT_RUN = "not run"
+ARCHIVE_CHECK = "results/aggregate/archive_check.csv"
+"""Written by ``python -m rlrepro.archive.replay`` (columns run, kind, outcome, ...): re-runs a prefix of archived
+runs and compares their rows with the archived ones."""
+REPLAY_TEX = r"\texttt{python} \texttt{-m} \texttt{rlrepro.\allowbreak{}archive.\allowbreak{}replay}"
+"""The command of the archive check, in LaTeX (words that stretch and break)."""
 
 
 # ----------------------------------------------------------------------------- config and runs
@@ -174,12 +184,134 @@ def failed_runs_table(runs: pd.DataFrame) -> str:
                       "tab:diverged-runs")
 
 
+# --------------------------------------------------------------------------------------- origins
+
+def _scale(runs: pd.DataFrame) -> pd.Series:
+    """'paper scale' or 'below paper scale', with the config scale in parentheses where recorded."""
+    below = _column(runs, "below_paper_scale").astype(str).eq("True")
+    text = below.map({True: "below paper scale", False: "paper scale"})
+    config = _column(runs, "config_scale")
+    return text.where(config.isna(), text + " (" + config.astype(str) + ")")
+
+
+def origin_table(experiment: str, runs: pd.DataFrame) -> str:
+    """Where an experiment's runs come from: one row per (origin, commit, CPU model, scale) with the number of
+    runs and their algorithms."""
+    cpu = _column(runs, "cpu_model").fillna(_column(runs, "host_cpu")).fillna("not recorded")
+    groups = pd.DataFrame({
+        "origin": _column(runs, "origin").fillna("not recorded").astype(str),
+        "commit": _column(runs, "git_commit").fillna("unknown").astype(str).map(short_commit),
+        "cpu": cpu.astype(str), "scale": _scale(runs), "algo": runs.algo.astype(str)})
+    rows = []
+    for (origin, commit, model, scale), group in groups.groupby(["origin", "commit", "cpu", "scale"], sort=True):
+        rows.append([breakable_tex(origin), rf"\texttt{{{breakable_tex(commit)}}}", breakable_tex(model),
+                     breakable_tex(scale), str(len(group)), breakable_tex(", ".join(dict.fromkeys(group.algo)))])
+    exp = rf"\texttt{{{breakable_tex(experiment)}}}"
+    return _longtable(_columns(0.15, 0.14, 0.24, 0.15, 0.06, 0.26),
+                      ["origin", "commit", "CPU", "scale", "runs", "algorithms"], rows,
+                      f"Where the runs of {exp} come from: the archive (its set) or this build, the commit and the "
+                      "CPU that trained them, and their scale.", f"tab:origin-{experiment}")
+
+
+def missing_text(experiment: str, missing: pd.DataFrame | None) -> str:
+    """The runs of an experiment that the config asks for and that do not exist, one item per algorithm and env
+    ('pmac on Pendulum-v1: seeds 0-4'), or a sentence saying none are missing (or that it is not recorded)."""
+    exp = rf"\texttt{{{breakable_tex(experiment)}}}"
+    if missing is None:
+        return f"Missing runs of {exp}: not recorded (its aggregate predates \\texttt{{missing.csv}}).\n"
+    mine = missing[missing.experiment.astype(str) == experiment]
+    if mine.empty:
+        return f"None of the runs of {exp} that the configuration asks for is missing.\n"
+    items = [f"{breakable_tex(algo)} on {breakable_tex(env)}: seed{'s' if len(group) > 1 else ''} "
+             f"{seed_ranges(group.seed)}"
+             for (algo, env), group in mine.groupby([mine.algo.astype(str), mine.env.astype(str)], sort=True)]
+    return (f"{len(mine)} run{'s' if len(mine) != 1 else ''} of {exp} that the configuration asks for "
+            "did not run (the claims that need them are inconclusive: missing data):\n" + _itemize(items))
+
+
+def _run_names(runs: pd.DataFrame) -> set[str]:
+    """'paper/algo/env/seed<k>' of each run (the archive check's run names end with it)."""
+    return set(runs.paper.astype(str) + "/" + runs.algo.astype(str) + "/" + runs.env.astype(str) + "/seed"
+               + runs.seed.astype(str))
+
+
+def _outcomes(outcomes: pd.Series) -> str:
+    """'1 differs, 3 identical': how many runs had each outcome."""
+    return ", ".join(f"{n} {breakable_tex(outcome)}" for outcome, n in outcomes.value_counts().sort_index().items())
+
+
+def code_changed_text(experiment: str, runs: pd.DataFrame, archive_check: pd.DataFrame | None) -> str:
+    """A flag on an experiment's archived runs whose code changed since they were archived (how many, which
+    files) or is unknown, and what the archive's prefix replay check found for them; empty when there are none."""
+    archived = runs[_column(runs, "origin").astype(str).str.startswith("archive:")]
+    changed_cell = _column(archived, "code_changed").fillna("").astype(str)
+    suspects = archived[changed_cell != ""]
+    if suspects.empty:
+        return ""
+    exp = rf"\texttt{{{breakable_tex(experiment)}}}"
+    changed, unknown = suspects[changed_cell != "unknown"], int((changed_cell == "unknown").sum())
+    out = []
+    if len(changed):
+        files = sorted({f for cell in changed.code_changed.astype(str) for f in cell.split()})
+        out.append(rf"\textbf{{Code changed since archiving:}} {len(changed)} of the {len(archived)} archived runs of "
+                   f"{exp} were trained by code that has changed since (files: "
+                   + ", ".join(rf"\texttt{{{breakable_tex(f)}}}" for f in files) + "). ")
+    if unknown:
+        out.append(f"{unknown} archived run{'s' if unknown != 1 else ''} of {exp} predate{'s' if unknown == 1 else ''} "
+                   "the code fingerprint: whether their code changed is not known. ")
+    out.append("The hashes say only that the code differs; the archive's prefix replay check says whether the numbers "
+               "changed: ")
+    if archive_check is None:
+        out.append(f"it was not run ({REPLAY_TEX}).")
+    else:
+        checked = archive_check.run.astype(str).map(lambda run: "/".join(run.rstrip("/").split("/")[-4:]))
+        hits = archive_check[checked.isin(_run_names(suspects))]
+        out.append(f"it re-ran none of these {len(suspects)} runs." if hits.empty else
+                   f"it re-ran {len(hits)} of these {len(suspects)} runs: {_outcomes(hits.outcome.astype(str))}.")
+    return "".join(out) + "\n"
+
+
+def archive_check_text(archive_check: pd.DataFrame | None) -> str:
+    """One sentence on the archive's prefix replay check: not run, or its outcomes."""
+    if archive_check is None:
+        return (f"The archive's prefix replay check ({REPLAY_TEX}: it re-runs a prefix of "
+                r"archived runs and compares their rows) was not run for this report." + "\n")
+    if archive_check.empty:
+        return "The archive's prefix replay check re-ran no run.\n"
+    return (f"The archive's prefix replay check ({REPLAY_TEX}) re-ran a prefix of "
+            f"{len(archive_check)} archived run{'s' if len(archive_check) != 1 else ''}: "
+            f"{_outcomes(archive_check.outcome.astype(str))}.\n")
+
+
+def origins_tex(runs: pd.DataFrame, missing: pd.DataFrame | None, archive_check: pd.DataFrame | None = None) -> str:
+    """'Where the runs come from': per experiment, the origin table, the missing runs and the flag on archived
+    runs whose code changed; then the archive check where any run is archived. ``missing``: the papers'
+    missing.csv together (None when no aggregate recorded it)."""
+    experiments = list(dict.fromkeys([*_column(runs, "experiment").dropna().astype(str),
+                                      *([] if missing is None else missing.experiment.astype(str))]))
+    if not experiments:
+        return ""
+    body = [r"\paragraph{Where the runs come from.} Each run is either restored from the archive of completed runs "
+            r"(origin \texttt{archive:<set>}) or trained by this build." + "\n"]
+    for experiment in experiments:
+        mine = runs[_column(runs, "experiment").astype(str) == experiment]
+        if len(mine):
+            body.append(origin_table(experiment, mine))
+        body.append(missing_text(experiment, missing))
+        body.append(code_changed_text(experiment, mine, archive_check))
+    if _column(runs, "origin").astype(str).str.startswith("archive:").any():
+        body.append(archive_check_text(archive_check))
+    return "\n".join(part for part in body if part)
+
+
 def provenance_tex(runs_by_paper: dict[str, pd.DataFrame | None], config_hash: str, package_version: str,
-                   commit: str, compute: str = "") -> str:
+                   commit: str, compute: str = "", missing_by_paper: dict[str, pd.DataFrame | None] | None = None,
+                   archive_check: pd.DataFrame | None = None) -> str:
     """The provenance appendix (``\\ProvenanceAppendix``) and the title-page macros.
 
     ``runs_by_paper``: paper -> its runs.csv (None or empty where the paper has no runs); ``compute``: the
-    paragraph of :func:`compute_tex`, last.
+    paragraph of :func:`compute_tex`, last; ``missing_by_paper``: paper -> its missing.csv (None where the
+    aggregate has none); ``archive_check``: the archive's replay check (None: not run).
     """
     present = {p: r for p, r in runs_by_paper.items() if r is not None and len(r)}
     runs = _concat(list(present.values()), ["status"])
@@ -224,6 +356,9 @@ def provenance_tex(runs_by_paper: dict[str, pd.DataFrame | None], config_hash: s
                 + _longtable(_columns(0.09, 0.37, 0.08, 0.11, 0.11, 0.1, 0.14),
                              ["paper", "experiments", "runs", "completed", "diverged or failed", "below scale",
                               "compute time"], rows))
+    recorded = [m for m in (missing_by_paper or {}).values() if m is not None]
+    missing = _concat(recorded, list(MISSING_COLUMNS)) if recorded else None
+    body.append(origins_tex(runs, missing, archive_check))
     body.append(r"\paragraph{Diverged and failed runs.}" + "\n" + failed_runs_table(runs))
     body.append(compute)
     out.append(define("ProvenanceAppendix", "".join(body)))
@@ -467,10 +602,29 @@ def read_runs(aggregate_dir: Path, papers: list[str]) -> dict[str, pd.DataFrame 
             for paper in dict.fromkeys([*papers, *found])}
 
 
+def read_missing(aggregate_dir: Path, papers) -> dict[str, pd.DataFrame | None]:
+    """paper -> its missing.csv (the runs the config asks for that do not exist), None where there is none."""
+    files = {paper: Path(aggregate_dir) / paper / "missing.csv" for paper in papers}
+    return {paper: pd.read_csv(path, dtype={"experiment": str, "algo": str, "env": str}) if path.exists() else None
+            for paper, path in files.items()}
+
+
+def read_archive_check(path: Path | None) -> pd.DataFrame | None:
+    """The archive's replay check (columns run, kind, outcome, ...), or None where it was not run."""
+    if path is None or not Path(path).exists():
+        return None
+    check = pd.read_csv(path)
+    lacking = [c for c in ("run", "outcome") if c not in check.columns]
+    if lacking:
+        raise ValueError(f"{path}: archive check lacks the column(s) {', '.join(lacking)}; it needs run, kind, outcome")
+    return check
+
+
 def generate(aggregate_dir: Path, config: dict, open_parameters: dict[str, list[dict]], package_version: str,
-             commit: str | None = None, benchmark_dir: Path | None = None) -> str:
-    """The whole generated file: provenance (with the compute of the jobs recorded under ``benchmark_dir``),
-    title macros, which experiments the config runs, open parameters and hyperparameters."""
+             commit: str | None = None, benchmark_dir: Path | None = None, archive_check: Path | None = None) -> str:
+    """The whole generated file: provenance (with the compute of the jobs recorded under ``benchmark_dir``, the
+    missing runs and the archive's replay check at ``archive_check``), title macros, which experiments the config
+    runs, open parameters and hyperparameters."""
     experiments = config.get("experiments", {})
     runs_by_paper = read_runs(aggregate_dir, [e["paper"] for e in experiments.values()])
     runs = _concat([r for r in runs_by_paper.values() if r is not None and len(r)], ["experiment", "git_commit"])
@@ -478,7 +632,8 @@ def generate(aggregate_dir: Path, config: dict, open_parameters: dict[str, list[
         commit = ", ".join(distinct_values(runs.git_commit)) or git_commit(Path(__file__).parent)
     out = ["% Generated by `python -m rlrepro.reporting.provenance`; do not edit.\n",
            provenance_tex(runs_by_paper, config_hash(config), package_version, commit,
-                          compute_tex(benchmark_dir, runs)),
+                          compute_tex(benchmark_dir, runs), read_missing(aggregate_dir, runs_by_paper),
+                          read_archive_check(archive_check)),
            experiment_macros(config)]
     for paper, entries in open_parameters.items():
         out.append(open_parameters_tex(paper, entries, runs, config))
@@ -494,6 +649,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config-json", required=True, help="JSON of the whole (resolved) Snakemake config")
     parser.add_argument("--open-parameters", type=Path, required=True, help="config/open_parameters.yaml")
     parser.add_argument("--benchmarks", type=Path, help="folder of Snakemake benchmark records (results/benchmarks)")
+    parser.add_argument("--archive-check", type=Path,
+                        help=f"the archive's prefix replay check ({ARCHIVE_CHECK}); absent: reported as not run")
     parser.add_argument("--output", type=Path, required=True)
     args = parser.parse_args(argv)
     try:
@@ -503,7 +660,8 @@ def main(argv: list[str] | None = None) -> int:
             version = metadata.version("rlrepro")
         except metadata.PackageNotFoundError:
             version = "unknown"
-        text = generate(args.aggregate, config, open_parameters, version, benchmark_dir=args.benchmarks)
+        text = generate(args.aggregate, config, open_parameters, version, benchmark_dir=args.benchmarks,
+                        archive_check=args.archive_check)
     except (ValueError, OSError, yaml.YAMLError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
