@@ -27,7 +27,7 @@ register(Kind(
 
 def toy_config(repo_config: dict) -> dict:
     """The repository's config with one experiment, of the toy kind."""
-    config = {key: repo_config[key] for key in ("scale", "device", "cluster", "analysis")}
+    config = {key: repo_config[key] for key in ("scale", "device", "archive", "train_missing", "cluster", "analysis")}
     config["analysis"] = {**config["analysis"], "final_window": 2, "comparisons": {}}
     config["resources"] = {**repo_config["resources"],
                            "train_coin": {"threads": 1, "mem_mb": 500, "runtime": 5, "gpu": 0}}

@@ -3,11 +3,13 @@
 import re
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from conftest import REPO, activated_env
+from conftest import REPO, activated_env, copy_workflow
 
 pytestmark = pytest.mark.slow
 
@@ -200,7 +202,9 @@ def test_lint_is_clean():
 
 def test_paper_config_dry_runs_the_full_matrix():
     """config/paper.yaml builds its whole DAG (nothing is run): every run of every experiment, Atari's
-    7 games x 3 agents x 5 seeds included, each labelled at paper scale."""
+    7 games x 3 agents x 5 seeds included, each labelled at paper scale; the archived ones are restored,
+    the others trained."""
+    from rlrepro.archive.store import Archive
     from rlrepro.core.config import iter_runs, load_config, resolve_run, validate_config
 
     config = load_config(REPO / "config/config.yaml", REPO / "config/paper.yaml")
@@ -209,11 +213,17 @@ def test_paper_config_dry_runs_the_full_matrix():
     atari = [r for r in runs if r["algo"] in ("dqn", "deep_sql", "deep_mirl")]
     assert len(atari) == 7 * 3 * 5
     assert not any(resolve_run(config, **r)["below_paper_scale"] for r in atari)
-    result = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1",
-                             "--configfile", "config/paper.yaml"],
-                            cwd=REPO, capture_output=True, text=True, env=activated_env())
+    archive = Archive(REPO / config["archive"]["path"])
+    archived = sum(archive.match(resolve_run(config, **r)) is not None for r in runs)
+    with tempfile.TemporaryDirectory() as work:  # an empty results/: every run is to be made
+        copy_workflow(Path(work))
+        result = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1",
+                                 "--configfile", "config/paper.yaml"],
+                                cwd=work, capture_output=True, text=True, env=activated_env())
     assert result.returncode == 0, result.stderr
-    assert re.search(rf"^train\s+{len(runs)}$", result.stdout, re.M), result.stdout[-2000:]
+    assert re.search(rf"^train\s+{len(runs) - archived}$", result.stdout, re.M), result.stdout[-2000:]
+    if archived:
+        assert re.search(rf"^restore_archived\s+{archived}$", result.stdout, re.M), result.stdout[-2000:]
 
 
 def test_rules_write_the_layout_of_rlrepro_core_paths():

@@ -7,6 +7,7 @@ rule aggregate:
         **{name: paths.aggregate_file("{paper}", name) for name in paths.AGGREGATE_FILES},
     params:
         analysis=json.dumps(config["analysis"], sort_keys=True),
+        missing=lambda w: missing_runs_json(w.paper),
         out_dir=subpath(output.final, parent=True),
     log:
         paths.log("aggregate", "{paper}"),
@@ -18,7 +19,8 @@ rule aggregate:
     resources:
         **site_resources("aggregate"),
     shell:
-        "python -m rlrepro.analysis.aggregate --analysis {params.analysis:q} --out-dir {params.out_dir} "
+        "python -m rlrepro.analysis.aggregate --analysis {params.analysis:q} --missing-json {params.missing:q} "
+        "--out-dir {params.out_dir} "
         "--human-scores {input.human_scores} {input.metas} 2> {log}"
 
 

@@ -1,3 +1,4 @@
+import functools
 import json
 import os
 import re
@@ -8,7 +9,8 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # the package, also wit
 
 from snakemake.exceptions import WorkflowError
 
-from rlrepro.core import paths
+from rlrepro.archive.store import METRICS_XZ, Archive, ArchiveError, run_identity
+from rlrepro.core import fingerprint, paths, runstore
 from rlrepro.core.cluster import ClusterError, check_site
 from rlrepro.core.config import find_experiment, iter_runs, resolve_run, validate_config
 from rlrepro.core.kinds import KINDS
@@ -17,6 +19,10 @@ validate_config(config)  # stops here, before any job, naming every bad key
 
 RUNS = list(iter_runs(config))
 PAPERS = sorted({run["paper"] for run in RUNS})
+try:
+    ARCHIVE = Archive(config["archive"]["path"]) if config["archive"]["use"] else None
+except ArchiveError as err:
+    raise WorkflowError(f"config archive.path: {err}") from None
 
 
 wildcard_constraints:
@@ -27,9 +33,73 @@ wildcard_constraints:
     experiment="[a-z][a-z0-9_]*",
 
 
+def configured_spec(run):
+    return resolve_run(config, run["paper"], run["algo"], run["env"], int(run["seed"]))
+
+
+@functools.cache
+def current_code_sha256(kind):
+    return fingerprint.code_fingerprint(KINDS[kind].module)["sha256"]
+
+
+def usable_archived(run):
+    """The manifest entry of the archived run that is this configured run, if the config lets the pipeline
+    take it (archive.use; a stale one only with archive.stale 'use'); else None."""
+    if ARCHIVE is None:
+        return None
+    spec = configured_spec(run)
+    entry = ARCHIVE.match(spec)
+    if entry and config["archive"]["stale"] == "retrain" and entry["code_sha256"] != current_code_sha256(spec["kind"]):
+        return None
+    return entry
+
+
+def trained_here(run):
+    """Whether results/runs holds this configured run, finished (a run of another spec does not count)."""
+    meta_path = Path(paths.run_dir(**run)) / runstore.META
+    try:
+        return run_identity(json.loads(meta_path.read_text())["spec"]) == run_identity(configured_spec(run))
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+if config["train_missing"]:
+    USED_RUNS, MISSING_RUNS = RUNS, []
+else:  # report what exists: train nothing
+    USED_RUNS = [run for run in RUNS if usable_archived(run) or trained_here(run)]
+    MISSING_RUNS = [run for run in RUNS if run not in USED_RUNS]
+EXPERIMENTS = [name for name in config["experiments"]
+               if any(find_experiment(config, run["paper"], run["algo"], run["env"])[0] == name for run in USED_RUNS)]
+"""The experiments with at least one run to report (in report-only mode an experiment may have none)."""
+
+
+def missing_runs_json(paper):
+    """The configured runs of a paper that are neither archived nor trained here (report-only mode)."""
+    missing = [{"experiment": find_experiment(config, run["paper"], run["algo"], run["env"])[0], **run}
+               for run in MISSING_RUNS if run["paper"] == paper]
+    return json.dumps(missing, sort_keys=True)
+
+
 def run_files(paper, name):
-    """One file of every run of a paper."""
-    return [f"{paths.run_dir(**run)}/{name}" for run in RUNS if run["paper"] == paper]
+    """One file of every run of a paper the report reads (every configured run, unless report-only)."""
+    return [f"{paths.run_dir(**run)}/{name}" for run in USED_RUNS if run["paper"] == paper]
+
+
+def archive_check_input(wildcards):
+    """The replay check's result, when this build reads archived runs and the config asks for the check."""
+    checked = ARCHIVE is not None and ARCHIVE.runs and config["archive"]["check_per_kind"] > 0
+    return [paths.ARCHIVE_CHECK] if checked else []
+
+
+def archived_run_files(wildcards):
+    """Input of rule restore_archived: the archived run's files, or a path nothing makes (so the run is
+    trained instead) when the archive holds no usable run of this spec."""
+    run = dict(wildcards.items())
+    name = paths.RUN_NAME.format(**run)
+    folder = Path(config["archive"]["path"]) / "runs" / name
+    if usable_archived(run) is None:
+        return {"unusable": str(folder / "not-archived-for-this-config")}
+    return {"metrics": str(folder / METRICS_XZ), "meta": str(folder / runstore.META)}
 
 
 def paper_of(wildcards):

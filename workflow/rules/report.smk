@@ -31,12 +31,12 @@ rule report_pdf:
     input:
         tex="report/report.tex",
         sections=list(Path("report/sections").glob("*.tex")),
-        generated=[paths.generated_tex(name) for name in config["experiments"]],
+        generated=[paths.generated_tex(name) for name in EXPERIMENTS],
         provenance=paths.generated_tex("provenance"),
         claims=paths.generated_tex("claims"),
         robust=paths.generated_tex("robust"),
         robust_figures=[paths.robust_figure(paper) for paper in PAPERS],
-        figures=[f for name in config["experiments"] for f in figure_files(name)],
+        figures=[f for name in EXPERIMENTS for f in figure_files(name)],
     output:
         report(paths.REPORT_PDF, caption="../report/report_pdf.rst", category="Report"),
     log:
@@ -59,13 +59,18 @@ rule provenance:
         open_parameters="config/open_parameters.yaml",
         # Not read: they make this job run after every other stage but latexmk, so that its compute table
         # (from the benchmark records) holds them.
-        after=[paths.generated_tex(name) for name in [*config["experiments"], "claims", "robust"]]
+        after=[paths.generated_tex(name) for name in [*EXPERIMENTS, "claims", "robust"]]
         + [paths.robust_figure(paper) for paper in PAPERS]
-        + [f for name in config["experiments"] for f in figure_files(name)],
+        + [f for name in EXPERIMENTS for f in figure_files(name)],
+        missing=all_papers_aggregate("missing"),
+        archive_check=archive_check_input,
     output:
         paths.generated_tex("provenance"),
     params:
-        config=json.dumps(config, sort_keys=True),
+        archive_check=lambda w, input: f"--archive-check {input.archive_check}" if input.archive_check else "",
+        # report-only mode: an experiment without any run is reported as not run (its runs listed as missing)
+        config=json.dumps({**config, "experiments": {name: config["experiments"][name] for name in EXPERIMENTS}},
+                          sort_keys=True),
         aggregate_dir=lambda w, input: Path(input.runs[0]).parent.parent,
         benchmarks=paths.BENCHMARK_DIR,
     log:
@@ -79,7 +84,8 @@ rule provenance:
         **site_resources("report"),
     shell:
         "python -m rlrepro.reporting.provenance --aggregate {params.aggregate_dir} --config-json {params.config:q} "
-        "--open-parameters {input.open_parameters} --benchmarks {params.benchmarks} --output {output} 2> {log}"
+        "--open-parameters {input.open_parameters} --benchmarks {params.benchmarks} "
+        "{params.archive_check} --output {output} 2> {log}"
 
 
 rule claims:
@@ -88,6 +94,7 @@ rule claims:
         claims="config/claims.yaml",
         runs=all_papers_aggregate("runs"),
         tidy=all_papers_aggregate("tidy"),
+        missing=all_papers_aggregate("missing"),
         human_scores="report/data/atari_human_random.csv",
     output:
         table=paths.CLAIMS,

@@ -13,6 +13,16 @@ from rlrepro.core.config import ConfigError
 DEFAULT_ROOT = Path("archive")
 
 
+def markdown_table(rows: list[dict]) -> str:
+    lines = ["| set | experiment | runs | algorithms | envs | steps per run | scale | core-hours | commit | CPU |",
+             "|---|---|--:|--:|--:|--:|---|--:|---|---|"]
+    for r in rows:
+        scale = "below paper scale" if r["below_paper_scale"] else "paper scale"
+        lines.append(f"| {r['set']} | {r['experiment']} | {r['runs']} | {r['algos']} | {r['envs']} | {r['steps']:,} | "
+                     f"{scale} | {r['core_hours']:.2f} | {r['commits']} | {r['cpu']} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rlrepro.archive", description=__doc__.split(":")[0])
     parser.add_argument("--archive", type=Path, default=DEFAULT_ROOT, help="archive directory (default: archive)")
@@ -25,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("--replace", action="store_true", help="overwrite archived runs whose results differ")
     add.add_argument("run_dirs", nargs="+", type=Path, help="run directories (results/runs/<paper>/<algo>/...)")
     commands.add_parser("verify", help="check every checksum, identity and the size limit")
-    commands.add_parser("summary", help="what the archive holds, per set and experiment")
+    summary = commands.add_parser("summary", help="what the archive holds, per set and experiment")
+    summary.add_argument("--markdown", action="store_true", help="a Markdown table (README) instead of JSON lines")
     restore = commands.add_parser("restore", help="copy an archived run into a run directory (the pipeline's rule)")
     restore.add_argument("--spec", required=True, help="the configured run's spec (JSON); must be the archived run")
     restore.add_argument("--to", required=True, type=Path)
@@ -44,8 +55,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{len(problems)} problems", file=sys.stderr)
             return 1 if problems else 0
         elif args.command == "summary":
-            for row in archive.summary():
-                print(json.dumps(row))
+            rows = archive.summary()
+            print(markdown_table(rows) if args.markdown else "\n".join(json.dumps(row) for row in rows))
         else:
             spec = json.loads(args.spec)
             meta = archive.restore(run_name(spec), args.to, spec)

@@ -22,6 +22,8 @@ AGGREGATE_FILES = {"tidy": "tidy.csv.gz", "runs": "runs.csv", "final": "final.cs
 ROBUST = f"{AGGREGATE_DIR}/robust.csv"
 PROFILES = f"{AGGREGATE_DIR}/profiles.csv"
 CLAIMS = f"{AGGREGATE_DIR}/claims.csv"
+ARCHIVE_CHECK = f"{AGGREGATE_DIR}/archive_check.csv"
+"""The replay check of a sample of archived runs (``python -m rlrepro.archive.replay``)."""
 
 FIGURE_DIR = "results/figures"
 NOTEBOOK_DIR = "results/notebooks"

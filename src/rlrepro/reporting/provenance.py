@@ -45,6 +45,7 @@ from rlrepro.analysis.aggregate import MISSING_COLUMNS
 from rlrepro.analysis.claims import seed_ranges
 from rlrepro.core.config import REPO_ROOT, schema_errors
 from rlrepro.core.kinds import KINDS
+from rlrepro.core.paths import ARCHIVE_CHECK
 from rlrepro.core.runstore import git_commit, write_atomic
 from rlrepro.reporting.compute import compute_table, duration, latex_rows, read_benchmarks
 from rlrepro.reporting.latex import breakable_tex, camel, define, macro, sci_tex, thousands
@@ -53,9 +54,6 @@ OPEN_PARAMETERS_SCHEMA = REPO_ROOT / "config" / "open_parameters.schema.yaml"
 """JSON Schema of config/open_parameters.yaml (its fields documented there)."""
 
 NOT_RUN = "not run"
-ARCHIVE_CHECK = "results/aggregate/archive_check.csv"
-"""Written by ``python -m rlrepro.archive.replay`` (columns run, kind, outcome, ...): re-runs a prefix of archived
-runs and compares their rows with the archived ones."""
 REPLAY_TEX = r"\texttt{python} \texttt{-m} \texttt{rlrepro.\allowbreak{}archive.\allowbreak{}replay}"
 """The command of the archive check, in LaTeX (words that stretch and break)."""
 
