@@ -18,7 +18,6 @@ from rlrepro.core.kinds import KINDS
 validate_config(config)  # stops here, before any job, naming every bad key
 
 RUNS = list(iter_runs(config))
-PAPERS = sorted({run["paper"] for run in RUNS})
 try:
     ARCHIVE = Archive(config["archive"]["path"]) if config["archive"]["use"] else None
 except ArchiveError as err:
@@ -66,10 +65,17 @@ def trained_here(run):
 if config["train_missing"]:
     USED_RUNS, MISSING_RUNS = RUNS, []
 else:  # report what exists: train nothing
-    USED_RUNS = [run for run in RUNS if usable_archived(run) or trained_here(run)]
-    MISSING_RUNS = [run for run in RUNS if run not in USED_RUNS]
-EXPERIMENTS = [name for name in config["experiments"]
-               if any(find_experiment(config, run["paper"], run["algo"], run["env"])[0] == name for run in USED_RUNS)]
+    _EXISTS = [bool(usable_archived(run) or trained_here(run)) for run in RUNS]
+    USED_RUNS = [run for run, exists in zip(RUNS, _EXISTS) if exists]
+    MISSING_RUNS = [run for run, exists in zip(RUNS, _EXISTS) if not exists]
+if not USED_RUNS:
+    raise WorkflowError("train_missing is false and no configured run exists (archived or in results/runs): "
+                        "nothing to report")
+PAPERS = sorted({run["paper"] for run in USED_RUNS})
+"""The papers with at least one run to report (a paper without any is left out, its claims inconclusive)."""
+_USED = {(run["paper"], run["algo"], run["env"]) for run in USED_RUNS}
+EXPERIMENTS = [name for name, exp in config["experiments"].items()
+               if any((exp["paper"], algo, env) in _USED for algo in exp["algorithms"] for env in exp["envs"])]
 """The experiments with at least one run to report (in report-only mode an experiment may have none)."""
 
 
