@@ -141,3 +141,56 @@ def test_rows_compare_as_csv_text_by_column_and_count():
     assert replay.first_difference(archived, one_bit_off, 1) == replay.Difference(
         0, "100", "loss", "0.5", "0.5000000000000001")
     assert replay.first_difference(archived, same[:1], 2) == replay.Difference(1, "200", "<row>", "row", replay.NO_ROW)
+
+
+SHIPPED = REPO / "archive"
+"""The archive that ships with the package."""
+SHIPPED_MIN_STEPS = 2000
+"""Past Pendulum's 1000 random steps: the replay includes a thousand updates."""
+
+
+def shipped_archive() -> Path:
+    if not (SHIPPED / "manifest.json").exists():
+        pytest.skip("no archive in this checkout")
+    return SHIPPED
+
+
+def test_the_shipped_archive_is_intact():
+    from rlrepro.archive.store import Archive
+
+    assert Archive(shipped_archive()).verify() == []
+
+
+def test_a_sample_of_the_shipped_archive_replays_bit_identically(one_torch_thread):
+    """One run of each CPU-trained kind in the archive, re-run to its first row at or after 2000 steps."""
+    sample = replay.sample_runs(shipped_archive(), per_kind=1, seed=0)
+    results = [replay.replay_prefix(run_dir, SHIPPED_MIN_STEPS) for run_dir in sample]
+    elsewhere = [f"{r.run}: {r.reason}" for r in results if r.outcome in (replay.NOT_COMPARABLE,
+                                                                            replay.UNKNOWN_PLATFORM)]
+    if elsewhere:
+        pytest.skip("archived on another platform, not bit-comparable here: " + "; ".join(elsewhere))
+    assert [(r.run, r.outcome, r.difference) for r in results] == [(r.run, replay.IDENTICAL, None) for r in results]
+    kinds = {json.loads((d / runstore.META).read_text())["spec"]["kind"] for d in replay.archived_runs(SHIPPED)}
+    assert {r.kind for r in results} == kinds - {"atari"}
+
+
+def test_a_deliberately_changed_agent_fails_on_the_shipped_archive(tmp_path):
+    """MIRL's prior update (eq. 7) changed in the last digits: the archived MIRL run no longer replays."""
+    run_dir = shipped_archive() / "runs/mirl/mirl/corridor/seed0"
+    if not run_dir.exists():
+        pytest.skip("the archive holds no MIRL tabular run")
+    source = tmp_path / "src"
+    shutil.copytree(REPO / "src", source, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    soft = source / "rlrepro/mirl/soft.py"
+    original = "return (1.0 - alpha_rho) * rho + alpha_rho * pi_s"
+    assert original in soft.read_text()
+    soft.write_text(soft.read_text().replace(original, "return (1.0 - alpha_rho) * rho + alpha_rho * pi_s * 1.0001"))
+    out = tmp_path / "check.csv"
+    result = subprocess.run([sys.executable, "-m", "rlrepro.archive.replay", "--min-steps", str(SHIPPED_MIN_STEPS),
+                             "--out", str(out), str(run_dir)],
+                            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(source)}, cwd=tmp_path)
+    [row] = list(csv.DictReader(out.open()))
+    if row["outcome"] == replay.NOT_COMPARABLE:
+        pytest.skip(f"archived on another platform: {row['reason']}")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert row["outcome"] == "differs" and row["code_changed"] == "rlrepro/mirl/soft.py"
