@@ -6,6 +6,7 @@ import shutil
 import pytest
 
 from rlrepro.archive import store
+from rlrepro.archive.__main__ import expand_run_dirs
 from rlrepro.archive.__main__ import main as archive_main
 from rlrepro.core import runstore
 from rlrepro.core.config import load_config, resolve_run
@@ -111,3 +112,12 @@ def test_runs_that_break_the_contract_are_refused_before_anything_is_written(tmp
     assert not (tmp_path / "archive").exists()
     assert archive_main(["--archive", str(tmp_path / "archive"), "add", "--set", "smoke", "--config",
                          "config/config.yaml", str(old)]) == 2
+
+
+def test_the_cli_finds_every_finished_run_below_a_folder(tmp_path, trained):
+    results = trained[0].parents[3]
+    unfinished = results / "mirl/sql/corridor/seed0"
+    unfinished.mkdir(parents=True)
+    (unfinished / runstore.CHECKPOINT).write_bytes(b"")
+    assert expand_run_dirs([results]) == sorted(trained)
+    assert expand_run_dirs([trained[1]]) == [trained[1]]

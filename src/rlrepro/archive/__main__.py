@@ -13,6 +13,17 @@ from rlrepro.core.config import ConfigError
 DEFAULT_ROOT = Path("archive")
 
 
+def expand_run_dirs(paths: list[Path]) -> list[Path]:
+    """Run directories as given, and every finished run (a meta.json) below a folder that is not one."""
+    found = []
+    for path in paths:
+        if (path / "meta.json").exists() or not path.is_dir():
+            found.append(path)
+        else:
+            found.extend(sorted(meta.parent for meta in path.rglob("meta.json")))
+    return found
+
+
 def markdown_table(rows: list[dict]) -> str:
     lines = ["| set | experiment | runs | algorithms | envs | steps per run | scale | core-hours | commit | CPU |",
              "|---|---|--:|--:|--:|--:|---|--:|---|---|"]
@@ -33,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
                      help="the config files the runs came from, in the order they were layered")
     add.add_argument("--description", default="")
     add.add_argument("--replace", action="store_true", help="overwrite archived runs whose results differ")
-    add.add_argument("run_dirs", nargs="+", type=Path, help="run directories (results/runs/<paper>/<algo>/...)")
+    add.add_argument("run_dirs", nargs="+", type=Path,
+                     help="run directories, or folders holding them (e.g. results/runs: every finished run below)")
     commands.add_parser("verify", help="check every checksum, identity and the size limit")
     summary = commands.add_parser("summary", help="what the archive holds, per set and experiment")
     summary.add_argument("--markdown", action="store_true", help="a Markdown table (README) instead of JSON lines")
@@ -44,9 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         archive = Archive(args.archive)
         if args.command == "add":
-            added = archive.add(args.run_dirs, args.set, args.config, args.description, args.replace)
+            run_dirs = expand_run_dirs(args.run_dirs)
+            added = archive.add(run_dirs, args.set, args.config, args.description, args.replace)
             print(f"{args.archive}: {len(added)} runs added to set {args.set!r}, "
-                  f"{len(args.run_dirs) - len(added)} archived already", file=sys.stderr)
+                  f"{len(run_dirs) - len(added)} archived already", file=sys.stderr)
         elif args.command == "verify":
             problems = archive.verify()
             for problem in problems:
