@@ -98,7 +98,7 @@ def archive_check_input(wildcards):
 
 
 def archived_run_files(wildcards):
-    """Input of rule restore_archived: the archived run's files, or a path nothing makes (so the run is
+    """Input of the restore_archived rule: the archived run's files, or a path nothing makes (so the run is
     trained instead) when the archive holds no usable run of this spec."""
     run = dict(wildcards.items())
     name = paths.RUN_NAME.format(**run)

@@ -56,7 +56,7 @@ rule archive_check:
     output:
         paths.ARCHIVE_CHECK,
     params:
-        archive=config["archive"]["path"],
+        archive=lambda w, input: Path(input.manifest).parent,
         per_kind=config["archive"]["check_per_kind"],
         min_steps=config["archive"]["check_min_steps"],
     log:
