@@ -10,7 +10,8 @@ Snakemake config and ``config/open_parameters.yaml``:
   changed since and what the archive's prefix replay check (``archive_check.csv``) found, and where the
   time goes: the compute of every job per experiment and stage, from Snakemake's benchmark records
   (:mod:`rlrepro.reporting.compute`);
-* ``\\IfExperimentRun{<experiment>}{<if run>}{<if not>}`` (the experiments of the config) and
+* ``\\IfExperimentRun{<experiment>}{<if run>}{<if not>}`` (the experiments of the config),
+  ``\\IfPaperRun{<paper>}{<if run>}{<if not>}`` (a paper with at least one of them) and
   ``\\ExperimentNotRun{<experiment>}``, the sentence report.tex shows for an experiment the config does not run;
 * ``\\ReportVersion``, ``\\ReportCommit``, ``\\ReportConfigHash``, ``\\ReportScale`` and
   ``\\RunsBelowScale`` for the title page;
@@ -393,11 +394,15 @@ def experiment_macros(config: dict) -> str:
     ``\\ExperimentNotRun{<experiment>}``, the sentence a section shows for an experiment the config does not run."""
     scale = breakable_tex(config.get("scale", "unknown"))
     lines = [r"\newcommand{\IfExperimentRun}[3]{\ifcsname rlreproRun:#1\endcsname#2\else#3\fi}" + "\n",
-             r"\newcommand{\ExperimentNotRun}[1]{Not run at this config scale (\texttt{" + scale + r"}): the "
-             r"configuration has no experiment \texttt{\detokenize{#1}}; \texttt{config/paper.yaml} runs it at paper "
+             r"\newcommand{\IfPaperRun}[3]{\ifcsname rlreproPaperRun:#1\endcsname#2\else#3\fi}" + "\n",
+             r"\newcommand{\ExperimentNotRun}[1]{Not in this build (config scale \texttt{" + scale + r"}): the "
+             r"configuration has no experiment \texttt{\detokenize{#1}}, or, building from existing runs only, none "
+             r"of its runs exists (the provenance appendix lists them); \texttt{config/paper.yaml} runs it at paper "
              r"scale.}" + "\n"]
-    lines += [rf"\expandafter\def\csname rlreproRun:{name}\endcsname{{}}" + "\n"
-              for name in config.get("experiments", {})]
+    experiments = config.get("experiments", {})
+    lines += [rf"\expandafter\def\csname rlreproRun:{name}\endcsname{{}}" + "\n" for name in experiments]
+    lines += [rf"\expandafter\def\csname rlreproPaperRun:{paper}\endcsname{{}}" + "\n"
+              for paper in sorted({exp["paper"] for exp in experiments.values() if "paper" in exp})]
     return "".join(lines)
 
 
