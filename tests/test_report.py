@@ -101,12 +101,14 @@ def test_an_experiment_the_config_does_not_run_gets_one_generated_sentence(tmp_p
     that they were not run, even where a generated file of an earlier build is still there."""
     from rlrepro.reporting.provenance import experiment_macros
 
-    (tmp_path / "macros.tex").write_text(experiment_macros({"scale": "default", "experiments": {"mirl_tabular": {}}}))
+    config = {"scale": "default", "experiments": {"mirl_tabular": {"paper": "mirl"}}}
+    (tmp_path / "macros.tex").write_text(experiment_macros(config))
     (tmp_path / "doc.tex").write_text("\n".join([
         r"\documentclass{article}", r"\usepackage[T1]{fontenc}", r"\usepackage{lmodern}", r"\input{macros}",
         r"\begin{document}",
         r"\IfExperimentRun{mirl_tabular}{Tabular results.}{\ExperimentNotRun{mirl_tabular}}", "",
-        r"\IfExperimentRun{epmd_mujoco}{\input{missing_file}}%", r"  {\ExperimentNotRun{epmd_mujoco}}",
+        r"\IfExperimentRun{epmd_mujoco}{\input{missing_file}}%", r"  {\ExperimentNotRun{epmd_mujoco}}", "",
+        r"\IfPaperRun{mirl}{MIRL statistics.}{No MIRL.} \IfPaperRun{epmd}{\input{missing_file}}{No EPMD run.}",
         r"\end{document}", ""]))
     result = subprocess.run(["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
                             cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
@@ -114,8 +116,9 @@ def test_an_experiment_the_config_does_not_run_gets_one_generated_sentence(tmp_p
     text = " ".join(subprocess.run(["pdftotext", str(tmp_path / "doc.pdf"), "-"], capture_output=True, text=True,
                                    check=True).stdout.split())
     assert "Tabular results." in text and "no experiment mirl_tabular" not in text
-    assert ("Not run at this config scale (default): the configuration has no experiment epmd_mujoco; "
-            "config/paper.yaml runs it at paper scale.") in text
+    assert ("Not in this build (config scale default): the configuration has no experiment epmd_mujoco, or, "
+            "building from existing runs only, none of its runs exists") in text
+    assert "MIRL statistics. No EPMD run." in text and "No MIRL." not in text
 
 
 def test_report_tex_guards_every_experiment_section():
