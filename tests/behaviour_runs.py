@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import platform
 import subprocess
 import sys
-from importlib import metadata
 from pathlib import Path
+
+from rlrepro.core.fingerprint import platform_identity
 
 REPO = Path(__file__).resolve().parents[1]
 HASHES = REPO / "tests/data/behaviour_hashes.json"
@@ -43,14 +43,10 @@ def sha256(path: Path) -> str:
 
 
 def environment() -> dict:
-    """What bit-identical results depend on besides the code."""
-    flags = ""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        line = next((ln for ln in cpuinfo.read_text().splitlines() if ln.startswith("flags")), "")
-        flags = " ".join(sorted(f for f in line.split() if f.startswith(("avx", "fma", "amx"))))
-    versions = {pkg: metadata.version(pkg) for pkg in ("numpy", "numba", "torch", "gymnasium", "mujoco", "ale-py")}
-    return {"machine": platform.machine(), "cpu_flags": flags, "python": platform.python_version(), **versions}
+    """What bit-identical results depend on besides the code (the keys pinned since before the fingerprint)."""
+    identity = platform_identity()
+    versions = {pkg: identity["versions"][pkg] for pkg in ("numpy", "numba", "torch", "gymnasium", "mujoco", "ale-py")}
+    return {**{key: identity[key] for key in ("machine", "cpu_flags", "python")}, **versions}
 
 
 def train(out: Path, paper: str, algo: str, env: str, seed: int = 0) -> Path:

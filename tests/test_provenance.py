@@ -47,6 +47,21 @@ def runs() -> pd.DataFrame:
 
 # ------------------------------------------------------------------------------------ provenance
 
+
+def assert_compiles_without_overfull_boxes(folder: Path, body: list[str]) -> None:
+    """A document that inputs ``folder/provenance.tex`` and holds ``body`` compiles, with no box over 3 pt too wide."""
+    (folder / "doc.tex").write_text("\n".join([
+        r"\documentclass[11pt]{article}", r"\usepackage[T1]{fontenc}", r"\usepackage{lmodern}",
+        r"\usepackage[margin=2.2cm]{geometry}", r"\usepackage{booktabs,longtable,array,float}",
+        r"\usepackage[hidelinks]{hyperref}", r"\input{provenance}", r"\begin{document}", *body,
+        r"\end{document}", ""]))
+    result = subprocess.run(["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
+                            cwd=folder, capture_output=True, text=True, timeout=120, check=False)
+    log = (folder / "doc.log").read_text(errors="replace")
+    assert result.returncode == 0, log[-3000:]
+    overfull = [float(w) for w in re.findall(r"Overfull \\hbox \(([0-9.]+)pt too wide", log)]
+    assert all(w < 3 for w in overfull), overfull
+
 def test_run_provenance_columns_from_meta():
     meta = {"host": {"node": "n1", "machine": "x86_64", "cpus": 16, "platform": "Linux"},
             "versions": {"torch": "2.13.0", "python": "3.11.7", "numpy": "2.4.6"}}
@@ -155,17 +170,7 @@ def test_origin_tables_compile(runs, tmp_path):
     tex = pv.provenance_tex({"mirl": with_origins(runs)}, "h", "v", "c", missing_by_paper={"mirl": MISSING},
                             archive_check=check)
     (tmp_path / "provenance.tex").write_text(tex)
-    (tmp_path / "doc.tex").write_text("\n".join([
-        r"\documentclass[11pt]{article}", r"\usepackage[T1]{fontenc}", r"\usepackage{lmodern}",
-        r"\usepackage[margin=2.2cm]{geometry}", r"\usepackage{booktabs,longtable,array,float}",
-        r"\usepackage[hidelinks]{hyperref}", r"\input{provenance}", r"\begin{document}", r"\ProvenanceAppendix",
-        r"\end{document}", ""]))
-    result = subprocess.run(["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
-    log = (tmp_path / "doc.log").read_text(errors="replace")
-    assert result.returncode == 0, log[-3000:]
-    overfull = [float(w) for w in re.findall(r"Overfull \\hbox \(([0-9.]+)pt too wide", log)]
-    assert all(w < 3 for w in overfull), overfull
+    assert_compiles_without_overfull_boxes(tmp_path, [r"\ProvenanceAppendix"])
 
 
 def test_duration_and_text_escaping():
@@ -374,14 +379,4 @@ def test_cli_writes_every_macro(generated, smoke_workflow):
 def test_generated_latex_compiles(generated, tmp_path):
     names = re.findall(r"^\\newcommand\{(\\\w+)\}\{", generated.read_text(), flags=re.M)  # those without arguments
     (tmp_path / "provenance.tex").write_text(generated.read_text())
-    (tmp_path / "doc.tex").write_text("\n".join([
-        r"\documentclass[11pt]{article}", r"\usepackage[T1]{fontenc}", r"\usepackage{lmodern}",
-        r"\usepackage[margin=2.2cm]{geometry}", r"\usepackage{booktabs,longtable,array,float}",
-        r"\usepackage[hidelinks]{hyperref}", r"\input{provenance}", r"\begin{document}",
-        *[name + "\n" for name in names], r"\end{document}", ""]))
-    result = subprocess.run(["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
-    log = (tmp_path / "doc.log").read_text(errors="replace")
-    assert result.returncode == 0, log[-3000:]
-    overfull = [float(w) for w in re.findall(r"Overfull \\hbox \(([0-9.]+)pt too wide", log)]
-    assert all(w < 3 for w in overfull), overfull
+    assert_compiles_without_overfull_boxes(tmp_path, [name + "\n" for name in names])

@@ -217,8 +217,8 @@ def replay_prefix(run_dir: Path, min_steps: int) -> ReplayResult:
     if spec.get("kind") not in KINDS:
         raise ReplayError(f"{run_dir / runstore.META}: spec.kind {spec.get('kind')!r} is not one of {list(KINDS)}")
     name, kind = store.run_name(spec), spec["kind"]
-    code_changed = (tuple(fingerprint.changed_files(meta["code"], fingerprint.code_fingerprint(KINDS[kind].module)))
-                    if "code" in meta else None)
+    stale = store.stale_files(meta)
+    code_changed = None if stale is None else tuple(stale)
     if trained_on_gpu(meta):
         return ReplayResult(name, kind, NOT_COMPARABLE, reason=f"trained on {spec['device']}: GPU kernels are not "
                             "bit-reproducible; not replayed", code_changed=code_changed)
