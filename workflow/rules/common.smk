@@ -1,4 +1,3 @@
-import functools
 import json
 import os
 import re
@@ -36,11 +35,6 @@ def configured_spec(run):
     return resolve_run(config, run["paper"], run["algo"], run["env"], int(run["seed"]))
 
 
-@functools.cache
-def current_code_sha256(kind):
-    return fingerprint.code_fingerprint(KINDS[kind].module)["sha256"]
-
-
 def usable_archived(run):
     """The manifest entry of the archived run that is this configured run, if the config lets the pipeline
     take it (archive.use; a stale one only with archive.stale 'use'); else None."""
@@ -48,7 +42,8 @@ def usable_archived(run):
         return None
     spec = configured_spec(run)
     entry = ARCHIVE.match(spec)
-    if entry and config["archive"]["stale"] == "retrain" and entry["code_sha256"] != current_code_sha256(spec["kind"]):
+    current = fingerprint.code_fingerprint(KINDS[spec["kind"]].module)["sha256"]
+    if entry and config["archive"]["stale"] == "retrain" and entry["code_sha256"] != current:
         return None
     return entry
 

@@ -26,7 +26,6 @@ import argparse
 import gzip
 import json
 import sys
-from functools import cache
 from pathlib import Path
 
 import pandas as pd
@@ -132,14 +131,8 @@ def run_origin(meta: dict) -> dict:
     if "code" not in meta or kind not in KINDS:
         changed = UNKNOWN_CODE
     else:
-        changed = " ".join(changed_files(meta["code"], current_code(KINDS[kind].module)))
+        changed = " ".join(changed_files(meta["code"], code_fingerprint(KINDS[kind].module)))
     return {"origin": origin, "cpu_model": cpu, "code_changed": changed}
-
-
-@cache
-def current_code(module: str) -> dict:
-    """The code fingerprint of a training module as it is now (hashed once per aggregation)."""
-    return code_fingerprint(module)
 
 
 def missing_table(entries) -> pd.DataFrame:

@@ -58,8 +58,10 @@ def code_files(module: str) -> tuple[str, ...]:
     return tuple(sorted(seen))
 
 
+@cache
 def code_fingerprint(module: str) -> dict:
-    """``{"files": {path: sha256}, "sha256": digest of them all}`` for the code a training module runs."""
+    """``{"files": {path: sha256}, "sha256": digest of them all}`` for the code a training module runs (hashed once
+    per process; treat the result as read-only)."""
     files = {}
     for name in code_files(module):
         path = module_file(name)
