@@ -55,6 +55,7 @@ OPEN_PARAMETERS_SCHEMA = REPO_ROOT / "config" / "open_parameters.schema.yaml"
 """JSON Schema of config/open_parameters.yaml (its fields documented there)."""
 
 NOT_RUN = "not run"
+ALLOW_BREAK = r"\allowbreak{}"
 REPLAY_TEX = r"\texttt{python} \texttt{-m} \texttt{rlrepro.\allowbreak{}archive.\allowbreak{}replay}"
 """The command of the archive check, in LaTeX (words that stretch and break)."""
 
@@ -203,8 +204,9 @@ def origin_table(experiment: str, runs: pd.DataFrame) -> str:
         "cpu": cpu.astype(str), "scale": _scale(runs), "algo": runs.algo.astype(str)})
     rows = []
     for (origin, commit, model, scale), group in groups.groupby(["origin", "commit", "cpu", "scale"], sort=True):
-        rows.append([breakable_tex(origin), rf"\texttt{{{breakable_tex(commit)}}}", breakable_tex(model),
-                     breakable_tex(scale), str(len(group)), breakable_tex(", ".join(dict.fromkeys(group.algo)))])
+        commit_tex = breakable_tex(commit).replace("-", ALLOW_BREAK + "-")  # "<hash>-dirty" wraps before "-dirty"
+        rows.append([breakable_tex(origin), rf"\texttt{{{commit_tex}}}", breakable_tex(model), breakable_tex(scale),
+                     str(len(group)), breakable_tex(", ".join(dict.fromkeys(group.algo)))])
     exp = rf"\texttt{{{breakable_tex(experiment)}}}"
     return _longtable(_columns(0.15, 0.14, 0.24, 0.15, 0.06, 0.26),
                       ["origin", "commit", "CPU", "scale", "runs", "algorithms"], rows,
