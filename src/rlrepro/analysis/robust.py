@@ -61,7 +61,12 @@ import numpy as np
 import pandas as pd
 
 from rlrepro.analysis.aggregate import final_scores, human_normalised
-from rlrepro.analysis.statistics import interval_estimate, performance_profile_band, scalar_intervals
+from rlrepro.analysis.statistics import (
+    interquartile_mean,
+    interval_estimate,
+    performance_profile_band,
+    scalar_intervals,
+)
 from rlrepro.core.kinds import KINDS
 from rlrepro.core.runstore import write_atomic
 from rlrepro.reporting.latex import camel, fmt, tex_escape
@@ -161,7 +166,7 @@ def iqm_over_tasks(matrices: dict[str, np.ndarray], reps: int, seed: int, confid
     tasks, each with its stratified-bootstrap interval (``<stat>_low``, ``<stat>_high``)."""
     from rliable import metrics as rlm
 
-    stats = {"iqm": rlm.aggregate_iqm, "mean": rlm.aggregate_mean, "optimality_gap": rlm.aggregate_optimality_gap}
+    stats = {"iqm": interquartile_mean, "mean": rlm.aggregate_mean, "optimality_gap": rlm.aggregate_optimality_gap}
     return pd.DataFrame([{"algo": algo, "n_runs": matrix.shape[0], "n_tasks": matrix.shape[1],
                           **scalar_intervals(matrix, stats, reps, seed, confidence)}
                          for algo, matrix in matrices.items()])

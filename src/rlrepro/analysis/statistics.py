@@ -29,20 +29,36 @@ def interval_estimate(data, statistic: Callable, reps: int, seed: int,
 
 def scalar_intervals(matrix: np.ndarray, statistics: Mapping[str, Callable], reps: int, seed: int,
                      confidence: float) -> dict[str, float]:
-    """Each scalar statistic of ``matrix`` (name -> function of the matrix, e.g. rliable's
-    ``aggregate_iqm``) with its interval: ``{name: point, name_low: low, name_high: high, ...}``."""
+    """Each scalar statistic of ``matrix`` (name -> function of the matrix, e.g. :func:`interquartile_mean`)
+    with its interval: ``{name: point, name_low: low, name_high: high, ...}``.
+
+    All statistics share one bootstrap: the resamples depend only on the seed and the matrix's shape, so
+    this gives, bit for bit, the intervals of one bootstrap per statistic at a fraction of the cost."""
+    fns = list(statistics.values())
+    point, ci = interval_estimate(matrix, lambda x: np.array([fn(x) for fn in fns]), reps, seed, confidence)
     out = {}
-    for name, fn in statistics.items():
-        point, ci = interval_estimate(matrix, lambda x, fn=fn: np.array([fn(x)]), reps, seed, confidence)
-        out[name], out[f"{name}_low"], out[f"{name}_high"] = float(point[0]), float(ci[0, 0]), float(ci[1, 0])
+    for i, name in enumerate(statistics):
+        out[name], out[f"{name}_low"], out[f"{name}_high"] = float(point[i]), float(ci[0, i]), float(ci[1, i])
     return out
 
 
+def interquartile_mean(scores: np.ndarray) -> float:
+    """The mean of the middle half of all scores (IQM): rliable's ``aggregate_iqm``, which is
+    ``scipy.stats.trim_mean(scores, 0.25, axis=None)``, computed by the same partition and mean but
+    without scipy's argument checks, which cost five times the computation in a bootstrap."""
+    flat = np.ravel(scores)
+    if flat.size == 0:
+        return float("nan")
+    cut = int(0.25 * flat.size)
+    middle = np.partition(flat, (cut, flat.size - cut - 1))[cut:flat.size - cut]
+    return np.mean(middle if np.issubdtype(middle.dtype, np.inexact) else middle.astype(float))
+
+
 def mean_and_iqm() -> dict[str, Callable]:
-    """rliable's mean and interquartile mean, the statistics of final.csv."""
+    """rliable's mean and the interquartile mean, the statistics of final.csv."""
     from rliable import metrics as rlm
 
-    return {"mean": rlm.aggregate_mean, "iqm": rlm.aggregate_iqm}
+    return {"mean": rlm.aggregate_mean, "iqm": interquartile_mean}
 
 
 def performance_profile_band(matrix: np.ndarray, taus: np.ndarray, reps: int, seed: int,
