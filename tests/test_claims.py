@@ -471,17 +471,28 @@ def test_claims_tex_escapes_and_summarises():
         "a\\textasciicircum{}b \\{c\\} \\textasciitilde{} \\textbackslash{}d 50\\% \\#1 \\$x \\& y"
 
 
+def test_claims_markdown_shows_statistic_or_why_not():
+    per_run, runs = make_data({("a", "e1"): HIGH, ("b_x", "e1"): LOW})
+    decided = verdict(claim("better", than=["b_x"]), per_run, runs)
+    missing = verdict(claim("better", than=["nobody"]), per_run, runs)
+    lines = C.claims_markdown(pd.DataFrame([decided, {**missing, "id": "c-missing"}])).splitlines()
+    assert lines[0] == "1 reproduced, 0 not reproduced, 1 inconclusive:"
+    assert lines[2] == "| claim | verdict | statistic [95% interval], or why not decided |"
+    assert lines[4] == f"| `c-better` | **reproduced** | {decided['statistic']} |"
+    assert lines[5].startswith("| `c-missing` | inconclusive | missing data")
+
+
 def test_cli_on_the_smoke_results(tmp_path, smoke_workflow):
     import json
 
     smoke = smoke_workflow / "results" / "aggregate"
 
-    out, tex = tmp_path / "claims.csv", tmp_path / "claims.tex"
+    out, tex, md = tmp_path / "claims.csv", tmp_path / "claims.tex", tmp_path / "claims.md"
     rc = C.main(["--claims", str(REPO / "config/claims.yaml"), "--aggregate", str(smoke),
                  "--analysis", json.dumps({**ANALYSIS, "final_window": {"tabular": 10, "continuous": 3,
                                                                        "algorithmic": 3, "atari": 2}}),
                  "--human-scores", str(REPO / "report/data/atari_human_random.csv"),
-                 "--output", str(out), "--tex", str(tex)])
+                 "--output", str(out), "--tex", str(tex), "--markdown", str(md)])
     assert rc == 0
     table = pd.read_csv(out)
     assert len(table) == len(C.load_claims(REPO / "config/claims.yaml")) and table.id.is_unique
@@ -489,6 +500,7 @@ def test_cli_on_the_smoke_results(tmp_path, smoke_workflow):
     runs = pd.concat([pd.read_csv(smoke / p / "runs.csv") for p in ("mirl", "epmd")])
     assert runs.below_paper_scale.all() and set(table.verdict) == {"inconclusive"}
     assert "\\ClaimsTable" in tex.read_text() and "\\ClaimsSummary" in tex.read_text()
+    assert md.read_text().count("| inconclusive |") == len(table)
 
 
 def test_cli_rejects_a_broken_file(tmp_path, capsys):

@@ -99,6 +99,7 @@ rule claims:
     output:
         table=paths.CLAIMS,
         tex=paths.generated_tex("claims"),
+        markdown=paths.CLAIMS_MARKDOWN,
     params:
         analysis=json.dumps(config["analysis"], sort_keys=True),
         aggregate_dir=lambda w, input: Path(input.runs[0]).parent.parent,
@@ -114,4 +115,4 @@ rule claims:
     shell:
         "python -m rlrepro.analysis.claims --claims {input.claims} --aggregate {params.aggregate_dir} "
         "--analysis {params.analysis:q} --human-scores {input.human_scores} "
-        "--output {output.table} --tex {output.tex} > {log} 2>&1"
+        "--output {output.table} --tex {output.tex} --markdown {output.markdown} > {log} 2>&1"

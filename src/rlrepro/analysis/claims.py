@@ -809,6 +809,23 @@ def claims_tex(table: pd.DataFrame) -> str:
     return "".join(out)
 
 
+def claims_markdown(table: pd.DataFrame) -> str:
+    """The verdicts as Markdown (the README's table): the summary line, then per claim its verdict and
+    statistic, or for an undecided claim why not (the statistic too unless data are missing)."""
+    level = f"{table.confidence.iloc[0] * 100:g}% " if len(table) else ""
+    rows = [f"{summary(table.verdict)}:", "", f"| claim | verdict | statistic [{level}interval], or why not decided |",
+            "|---|---|---|"]
+    for row in table.itertuples():
+        statistic = row.statistic.replace("|", "\\|") if isinstance(row.statistic, str) else ""
+        if row.verdict == "inconclusive":
+            shown = row.short_reason if "missing" in str(row.short_reason) or not statistic \
+                else f"{row.short_reason}; {statistic}"
+            rows.append(f"| `{row.id}` | inconclusive | {shown} |")
+        else:
+            rows.append(f"| `{row.id}` | **{row.verdict}** | {statistic} |")
+    return "\n".join(rows) + "\n"
+
+
 # ----------------------------------------------------------------------------------------- CLI
 
 def main(argv: list[str] | None = None) -> int:
@@ -821,6 +838,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--human-scores", type=Path, help="CSV env,random_score,human_score (for final_hns)")
     parser.add_argument("--output", type=Path, required=True, help="CSV, one row per claim")
     parser.add_argument("--tex", type=Path, help="LaTeX file defining \\ClaimsTable and \\ClaimsSummary")
+    parser.add_argument("--markdown", type=Path, help="Markdown file with the summary and the verdicts table")
     args = parser.parse_args(argv)
     try:
         claims = load_claims(args.claims)
@@ -838,6 +856,8 @@ def main(argv: list[str] | None = None) -> int:
     write_atomic(args.output, table.to_csv(index=False).encode())
     if args.tex:
         write_atomic(args.tex, claims_tex(table).encode())
+    if args.markdown:
+        write_atomic(args.markdown, claims_markdown(table).encode())
     for row in table.itertuples():
         print(f"{row.verdict:>14}  {row.id}: {row.statistic}")
     print(summary(table.verdict))

@@ -22,6 +22,8 @@ AGGREGATE_FILES = {"tidy": "tidy.csv.gz", "runs": "runs.csv", "final": "final.cs
 ROBUST = f"{AGGREGATE_DIR}/robust.csv"
 PROFILES = f"{AGGREGATE_DIR}/profiles.csv"
 CLAIMS = f"{AGGREGATE_DIR}/claims.csv"
+CLAIMS_MARKDOWN = f"{AGGREGATE_DIR}/claims.md"
+"""The verdicts as a Markdown table (the README's paper-scale verdicts are this file of the archive build)."""
 ARCHIVE_CHECK = f"{AGGREGATE_DIR}/archive_check.csv"
 """The replay check of a sample of archived runs (``python -m rlrepro.archive.replay``)."""
 
