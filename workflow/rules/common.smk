@@ -42,9 +42,9 @@ def usable_archived(run):
         return None
     spec = configured_spec(run)
     entry = ARCHIVE.match(spec)
-    current = fingerprint.code_fingerprint(KINDS[spec["kind"]].module)["sha256"]
-    if entry and config["archive"]["stale"] == "retrain" and entry["code_sha256"] != current:
-        return None
+    if entry and config["archive"]["stale"] == "retrain":
+        if entry["code_sha256"] != fingerprint.code_fingerprint(KINDS[spec["kind"]].module)["sha256"]:
+            return None
     return entry
 
 
