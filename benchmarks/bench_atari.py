@@ -3,7 +3,7 @@
     pip install -r benchmarks/requirements.txt      # Stable-Baselines3, a benchmark-only dependency
     python benchmarks/bench_atari.py [--warmup 1000] [--steps 2000] [--repeats 1]
         [--env PongNoFrameskip-v4] [--agent DQN] [--threads 1] [--device cpu] [--seed 0]
-        [--precision fp32 bf16] [--no-floor]
+        [--precision fp32 bf16] [--fused-adam] [--no-floor]
 
 What is measured: agent steps per second (one agent step = 4 emulator frames) in two phases of one
 training run of ``--warmup + --steps`` agent steps:
@@ -48,6 +48,9 @@ update's forward passes with fp32 master weights; acting stays fp32), SB3 at fp3
 ours-bf16, ours-fp32 and SB3-fp32 side by side per phase with their ratios (``--device cuda`` runs both
 precisions too). Then, unless ``--no-floor``, the floor table (``benchmarks/floor.py``): our update alone on a
 fixed batch of 32 and the time its convolutions and matmuls alone take at this machine's measured throughput.
+``--fused-adam`` runs ours with ``fused_adam: true`` (Adam's fused kernel: one kernel per optimiser step
+instead of the per-tensor operations that torch's default runs on CPU, and SB3 too; the same update up to
+rounding), at every precision; SB3 keeps its default.
 
 Differences that remain, as each library does it:
 
@@ -187,7 +190,7 @@ def time_ours(args, precision: str) -> tuple[dict[str, float], int]:
         precision=precision, gamma=GAMMA, learning_rate=LR, loss="huber", batch_size=BATCH, buffer_size=total,
         learning_starts=args.warmup, train_frequency=TRAIN_FREQ, target_update_interval=args.target_update,
         epsilon_start=args.epsilon, epsilon_end=args.epsilon, noop_max=30, clip_rewards=True,
-        terminal_on_life_loss=True, save_replay_in_checkpoint=False)
+        terminal_on_life_loss=True, save_replay_in_checkpoint=False, fused_adam=args.fused_adam)
     budget = AtariBudget(total_steps=total, eval_interval=total, eval_episodes=1,
                          eval_max_frames=MAX_GAME_FRAMES, checkpoint_interval=10**12)
     env = StepClock(make_env(args.env, cfg, budget), (0, args.warmup))
@@ -252,6 +255,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--precision", nargs="+", choices=("fp32", "bf16"), default=["fp32", "bf16"],
                         help="our precisions (SB3 runs at fp32)")
+    parser.add_argument("--fused-adam", action="store_true",
+                        help="ours with fused_adam: true (Adam's fused kernel) at every precision; SB3 keeps its default")
     parser.add_argument("--no-floor", action="store_true", help="skip the floor table")
     args = parser.parse_args()
     if args.warmup < BATCH or args.steps < TRAIN_FREQ:
@@ -282,7 +287,8 @@ def main() -> None:
           f"steps ({args.steps // TRAIN_FREQ} updates of batch {BATCH}), epsilon {args.epsilon} (ours while acting: "
           f"{args.acting_epsilon}; SB3: uniformly random), target update "
           f"every {args.target_update}, SB3 optimize_memory_usage={args.sb3_optimize_memory == 'yes'}, "
-          f"repeats {args.repeats} ({args.stat}), ours at {', '.join(precisions)}, SB3 at fp32", flush=True)
+          f"repeats {args.repeats} ({args.stat}), ours at {', '.join(precisions)}"
+          f"{' with fused Adam' if args.fused_adam else ''}, SB3 at fp32", flush=True)
     ours: dict[tuple[str, str], list[float]] = {(p, q): [] for p in PHASES for q in precisions}
     theirs: dict[str, list[float]] = {p: [] for p in PHASES}
     for r in range(args.repeats):
@@ -326,7 +332,7 @@ def main() -> None:
         print(f"\nfloor: our update alone on a fixed batch (median ms) against its convolutions and matmuls alone at "
               f"this machine's measured throughput (benchmarks/floor.py)\n{FLOOR_HEADER}")
         for q in precisions:
-            _, update = atari_update(args.agent, q, device, batch_size=BATCH)
+            _, update = atari_update(args.agent, q, device, batch_size=BATCH, fused_adam=args.fused_adam)
             print(floor_line(f"{args.agent} Nature CNN batch {BATCH}", q, update, device, repeats=10, replays=10),
                   flush=True)
 

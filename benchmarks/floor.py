@@ -156,11 +156,12 @@ def continuous_update(algo: str, hidden: list[int], precision: str, device: torc
     return agent, lambda: agent.update(batch)
 
 
-def atari_update(agent_name: str, precision: str, device: torch.device, n_actions: int = 6, batch_size: int = 32):
+def atari_update(agent_name: str, precision: str, device: torch.device, n_actions: int = 6, batch_size: int = 32,
+                 fused_adam: bool = False):
     """(agent, update()) for one Atari agent on a fixed random batch of frame stacks."""
     torch.manual_seed(0)
-    agent = DEEP_Q[agent_name](n_actions, DeepQConfig(batch_size=batch_size, loss="huber", precision=precision),
-                               device)
+    cfg = DeepQConfig(batch_size=batch_size, loss="huber", precision=precision, fused_adam=fused_adam)
+    agent = DEEP_Q[agent_name](n_actions, cfg, device)
     rng = np.random.default_rng(0)
     batch = {"obs": rng.integers(0, 255, (batch_size, 4, 84, 84), dtype=np.uint8),
              "action": rng.integers(0, n_actions, batch_size),

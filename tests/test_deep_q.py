@@ -187,6 +187,27 @@ def test_update_regresses_on_the_target_network():
     assert all(torch.equal(a, b) for a, b in zip(agent.q.parameters(), agent.target.parameters(), strict=True))
 
 
+def test_adam_kernels_give_the_same_update():
+    """Ours (foreach) equals torch's per-tensor default bit for bit; ``fused_adam`` equals it up to rounding."""
+    rng = np.random.default_rng(0)
+    batch = {"obs": rng.integers(0, 255, (8, 4, 84, 84), dtype=np.uint8), "action": rng.integers(0, 2, 8),
+             "reward": rng.normal(size=8).astype(np.float32),
+             "next_obs": rng.integers(0, 255, (8, 4, 84, 84), dtype=np.uint8), "terminated": np.zeros(8, np.float32)}
+    weights = {}
+    for kernel in ("default", "foreach", "fused"):
+        agent = agent_of("DQN", n_actions=2, learning_rate=1e-3, fused_adam=kernel == "fused")
+        if kernel == "default":
+            agent.optimizer = torch.optim.Adam(agent.q.parameters(), lr=1e-3, foreach=False)
+        assert agent.optimizer.defaults["fused"] is (True if kernel == "fused" else None)
+        agent.update(batch, step=1)  # the same gradients: only the optimiser's arithmetic can differ
+        weights[kernel] = [p.detach().clone() for p in agent.q.parameters()]
+    start = [p.detach() for p in agent_of("DQN", n_actions=2).q.parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(weights["default"], weights["foreach"], strict=True))
+    for before, default, fused in zip(start, weights["default"], weights["fused"], strict=True):
+        moved = (default - before).abs().max()  # Adam's first step: about lr = 1e-3 per weight
+        assert moved > 1e-4 and (fused - default).abs().max() < 1e-5 * moved
+
+
 def test_bf16_update_runs_the_network_in_bf16_and_keeps_weights_and_loss_in_fp32():
     rng = np.random.default_rng(0)
     batch = {"obs": rng.integers(0, 255, (8, 4, 84, 84), dtype=np.uint8), "action": rng.integers(0, 3, 8),
