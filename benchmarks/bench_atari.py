@@ -256,7 +256,7 @@ def main() -> None:
     parser.add_argument("--precision", nargs="+", choices=("fp32", "bf16"), default=["fp32", "bf16"],
                         help="our precisions (SB3 runs at fp32)")
     parser.add_argument("--fused-adam", action="store_true",
-                        help="ours with fused_adam: true (Adam's fused kernel) at every precision; SB3 keeps its default")
+                        help="ours with fused_adam: true (Adam's fused kernel) at every precision; SB3: its default")
     parser.add_argument("--no-floor", action="store_true", help="skip the floor table")
     args = parser.parse_args()
     if args.warmup < BATCH or args.steps < TRAIN_FREQ:
