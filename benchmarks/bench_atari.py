@@ -2,7 +2,7 @@
 
     pip install -r benchmarks/requirements.txt      # Stable-Baselines3, a benchmark-only dependency
     python benchmarks/bench_atari.py [--warmup 1000] [--steps 2000] [--repeats 1]
-        [--env PongNoFrameskip-v4] [--agent DQN] [--threads 1] [--device cpu] [--seed 0]
+        [--env PongNoFrameskip-v4] [--agent DQN] [--sb3-q-every-step] [--threads 1] [--device cpu] [--seed 0]
         [--precision fp32 bf16] [--fused-adam] [--no-floor]
 
 What is measured: agent steps per second (one agent step = 4 emulator frames) in two phases of one
@@ -59,6 +59,9 @@ Differences that remain, as each library does it:
   ours draws eq. (5)'s coin first and computes the frame stack and Q only when it says greedy (DQN
   and SQL; MIRL's prior update needs pi(.|s), so ``--agent DeepMIRL`` computes Q at every step).
   ``--acting-epsilon 0.1`` shows the acting phase of ours with a forward pass on 90% of the steps.
+  ``--sb3-q-every-step`` gives SB3 the same work in its warm-up: its policy computes Q(s, .) at every step
+  (``policy.predict``, greedy, no random draw), then SB3 acts uniformly at random as before; with
+  ``--agent DeepMIRL`` both sides then run one forward pass per acting step.
 - Preprocessing. Ours: gymnasium's ``AtariPreprocessing`` (up to 30 no-ops on reset, frame skip
   4 with the max of the last two frames, grayscale read from the emulator, 84x84), one frame per
   step, stacked by the replay buffer (``FrameReplay``, each frame stored once); reward clipping and
@@ -211,12 +214,26 @@ def time_ours(args, precision: str) -> tuple[dict[str, float], int]:
     return phase_rates(marks, eval_env.stopped, args), n_params(agent.q)
 
 
+def sb3_q_every_step(algorithm: type) -> type:
+    """SB3's DQN that also computes Q(s, .) (its policy's greedy action) at every warm-up step before acting
+    at random as usual: the work per step of an agent whose behaviour needs Q everywhere, such as MIRL (eq. 7)."""
+
+    class QEveryStep(algorithm):
+        def _sample_action(self, learning_starts, action_noise=None, n_envs=1):
+            if self.num_timesteps < learning_starts:
+                self.policy.predict(self._last_obs, deterministic=True)  # no random draw: the actions are unchanged
+            return super()._sample_action(learning_starts, action_noise, n_envs)
+
+    return QEveryStep
+
+
 def time_sb3(args) -> tuple[dict[str, float], int]:
     total = args.warmup + args.steps
     venv = make_atari_env(args.env, n_envs=1, seed=args.seed, env_kwargs={"max_episode_steps": MAX_GAME_FRAMES})
     venv = VecStepClock(VecFrameStack(venv, n_stack=4), (0, args.warmup))
     optimize = args.sb3_optimize_memory == "yes"
-    model = sb3.DQN(
+    algorithm = sb3_q_every_step(sb3.DQN) if args.sb3_q_every_step else sb3.DQN
+    model = algorithm(
         "CnnPolicy", venv, learning_rate=LR, buffer_size=total, learning_starts=args.warmup, batch_size=BATCH,
         tau=1.0, gamma=GAMMA, train_freq=TRAIN_FREQ, gradient_steps=1, target_update_interval=args.target_update,
         exploration_initial_eps=args.epsilon, exploration_final_eps=args.epsilon,
@@ -250,6 +267,8 @@ def main() -> None:
     parser.add_argument("--target-update", type=int, default=1000, help="agent steps between target-network copies")
     parser.add_argument("--sb3-optimize-memory", choices=("yes", "no"), default="yes",
                         help="SB3's optimize_memory_usage (yes: one stored stack per step)")
+    parser.add_argument("--sb3-q-every-step", action="store_true",
+                        help="SB3 computes Q(s, .) at every warm-up step (the acting work of --agent DeepMIRL)")
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads on both sides")
     parser.add_argument("--device", default="cpu", help="torch device for both sides, e.g. cpu, cuda")
     parser.add_argument("--seed", type=int, default=0)
@@ -288,7 +307,8 @@ def main() -> None:
           f"{args.acting_epsilon}; SB3: uniformly random), target update "
           f"every {args.target_update}, SB3 optimize_memory_usage={args.sb3_optimize_memory == 'yes'}, "
           f"repeats {args.repeats} ({args.stat}), ours at {', '.join(precisions)}"
-          f"{' with fused Adam' if args.fused_adam else ''}, SB3 at fp32", flush=True)
+          f"{' with fused Adam' if args.fused_adam else ''}, SB3 at fp32"
+          f"{' computing Q at every warm-up step' if args.sb3_q_every_step else ''}", flush=True)
     ours: dict[tuple[str, str], list[float]] = {(p, q): [] for p in PHASES for q in precisions}
     theirs: dict[str, list[float]] = {p: [] for p in PHASES}
     for r in range(args.repeats):
