@@ -90,3 +90,21 @@ def test_with_training_only_the_runs_not_archived_are_trained(smoke_workflow, tm
         pd.read_csv(smoke_workflow / "results/aggregate/epmd/runs.csv"))
     assert re.search(rf"^restore_archived\s+{len(archived)}$", result.stdout, re.M), result.stdout[-2000:]
     assert re.search(rf"^train\s+{total - len(archived)}$", result.stdout, re.M), result.stdout[-2000:]
+
+
+@pytest.mark.parametrize("stale", ["use", "retrain"])
+def test_a_stale_archived_run_is_used_or_retrained_as_configured(smoke_workflow, tmp_path, stale):
+    work = copy_workflow(tmp_path)
+    archived = archive_smoke_runs(smoke_workflow, work)
+    manifest_path = work / "archive_test/manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    stale_runs = [name for name in archived if name.startswith("mirl/")]  # the tabular kind's runs
+    for name in stale_runs:  # as if the tabular code had changed since they ran
+        manifest["runs"][name]["code_sha256"] = "0" * 64
+    manifest_path.write_text(json.dumps(manifest))
+    (work / "archive_on.yaml").write_text(f"archive: {{use: true, path: archive_test, stale: {stale}}}\n")
+    result = snakemake(work, "-n")
+    assert result.returncode == 0, result.stderr[-3000:]
+    restored = len(archived) - (len(stale_runs) if stale == "retrain" else 0)
+    assert 0 < len(stale_runs) < len(archived)
+    assert re.search(rf"^restore_archived\s+{restored}$", result.stdout, re.M), result.stdout[-2000:]
