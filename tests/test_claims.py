@@ -349,6 +349,19 @@ def test_intervals_repeat_for_a_seed_and_change_with_it():
     assert first["bootstrap_seed"] == 7 and first["bootstrap_reps"] == 500
 
 
+def test_a_claim_with_its_own_confidence_is_held_to_that_level():
+    # At 95% the difference's interval excludes 0; at 97.5% (e.g. a claim looked at twice) it does not.
+    data = make_data({("a", "e1"): [0.9, 0.4, 1.0, 0.8, 1.1], ("b", "e1"): [0.6, 0.9, 0.3, 0.6, 0.4]})
+    usual, strict = verdict(claim("better"), *data), verdict(claim("better", confidence=0.975), *data)
+    assert usual["verdict"] == "reproduced" and strict["verdict"] == "inconclusive"
+    assert strict["low"] < usual["low"] < usual["high"] < strict["high"]
+    assert strict["confidence"] == 0.975 and strict["statistic"].endswith("(97.5% intervals)")
+    assert usual["confidence"] == 0.95 and "intervals)" not in usual["statistic"]
+    table = pd.DataFrame([usual, {**usual, "id": "other"}, {**strict, "id": "strict"}])
+    assert "statistic [95% interval]" in C.claims_markdown(table)
+    assert "95\\% intervals unless a statistic says otherwise" in C.claims_tex(table)
+
+
 def test_bootstrap_is_stratified():
     rng = np.random.default_rng(0)
     # one stratum of constant values: every resample has the same mean
@@ -368,7 +381,8 @@ GOOD = {"id": "x", "paper": "mirl", "source": "paper", "statement": "s", "test":
     ({"data": {**GOOD["data"], "than": "b"}}, "'data.than'", "is not of type 'array'"),
     ({"min_seeds": "three"}, "'min_seeds'", "is not of type 'integer'"),
     ({"margin": -1}, "'margin'", "less than the minimum of 0"),
-    ({"colour": "red"}, "", "('colour' was unexpected); allowed keys: before_step, data, given"),
+    ({"confidence": 1}, "'confidence'", "greater than or equal to the maximum of 1"),
+    ({"colour": "red"}, "", "('colour' was unexpected); allowed keys: before_step, confidence, data, given"),
     ({"data": {**GOOD["data"], "algoz": "a"}}, "'data'", "('algoz' was unexpected); allowed keys: algo, algos, envs"),
     ({"source": "my blog"}, "'source'", "seed report 000"),
     ({"test": "not_worse"}, "'margin'", "relative_margin"),
