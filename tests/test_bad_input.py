@@ -7,7 +7,7 @@ import yaml
 from conftest import REPO, activated_env, copy_workflow
 from rlrepro.analysis.aggregate import main as aggregate_main
 from rlrepro.core import runstore
-from rlrepro.core.config import SCHEMA_PATH, ConfigError, load_config, merge, resolve_run, validate_config
+from rlrepro.core.config import SCHEMA_PATH, ConfigError, iter_runs, load_config, merge, resolve_run, validate_config
 from rlrepro.epmd.algorithmic import AlgorithmicBudget, PolicyGradientConfig
 from rlrepro.epmd.continuous import ActorCriticConfig, ContinuousBudget
 from rlrepro.mirl.tabular import Budget, TabularConfig
@@ -93,10 +93,30 @@ def test_bad_config_names_the_key_and_what_is_allowed(smoke_config, patch, messa
         validate_config(merge(smoke_config, patch))
 
 
-@pytest.mark.parametrize("files", [("config.yaml",), ("config.yaml", "paper.yaml"), ("config.yaml", "smoke.yaml")])
+@pytest.mark.parametrize("files", [("config.yaml",), ("config.yaml", "paper.yaml"), ("config.yaml", "smoke.yaml"),
+                                   ("config.yaml", "paper.yaml", "mujoco_midscale.yaml")])
 def test_shipped_configs_are_valid(files):
     """No experiment of the shipped configs changes a field its algorithms set (nor any other problem)."""
     validate_config(load_config(*(REPO / "config" / name for name in files)))
+
+
+def test_the_mid_scale_mujoco_set_narrows_paper_scale_to_hopper_below_scale():
+    """config/mujoco_midscale.yaml over paper.yaml: Hopper-v5 only, 4 algorithms x 3 seeds x 100k steps, each run
+    labelled below paper scale; its null drops paper.yaml's Humanoid budget, which would otherwise name an env
+    the experiment no longer runs."""
+    files = [REPO / "config" / name for name in ("config.yaml", "paper.yaml", "mujoco_midscale.yaml")]
+    config = load_config(*files)
+    assert "budget_by_env" in load_config(*files[:2])["experiments"]["epmd_mujoco"]
+    assert config["experiments"]["epmd_mujoco"]["budget_by_env"] == {}
+    runs = [r for r in iter_runs(config) if r["paper"] == "epmd" and r["algo"] in ("pmac", "sac", "td3", "ddpg")
+            and r["env"] != "Pendulum-v1"]
+    assert sorted({r["env"] for r in runs}) == ["Hopper-v5"] and len(runs) == 4 * 3
+    spec = resolve_run(config, **runs[0])
+    assert spec["budget"]["total_steps"] == 100_000 and spec["below_paper_scale"]
+    assert spec["scale_notes"] == ["total_steps 100000 < paper 1000000", "seeds 3 < paper 5"]
+    kept = merge(load_config(*files[:2]), {"experiments": {"epmd_mujoco": {"envs": ["Hopper-v5"]}}})
+    with pytest.raises(ConfigError, match=r"budget_by_env.Humanoid-v5: not one of this experiment's envs"):
+        validate_config(kept)
 
 
 def test_an_experiment_may_repeat_an_algorithms_value(smoke_config):
