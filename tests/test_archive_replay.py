@@ -161,6 +161,20 @@ def test_the_shipped_archive_is_intact():
     assert Archive(shipped_archive()).verify() == []
 
 
+def test_no_shipped_run_is_stale():
+    """The archive comes from the final code: no archived run's code (its kind's source files, fingerprinted when
+    it ran) has changed since. A change that fails this re-produces the runs it names, or says why not."""
+    from rlrepro.archive.store import stale_files
+
+    stale = {}
+    for run_dir in replay.archived_runs(shipped_archive()):
+        changed = stale_files(json.loads((run_dir / runstore.META).read_text()))
+        if changed:
+            stale.setdefault(tuple(changed), []).append(run_dir.relative_to(SHIPPED / "runs").as_posix())
+    assert not stale, "; ".join(f"{len(runs)} runs (e.g. {runs[0]}) stale by {', '.join(files)}"
+                                for files, runs in stale.items())
+
+
 def test_a_sample_of_the_shipped_archive_replays_bit_identically(one_torch_thread):
     """One run of each CPU-trained kind in the archive, re-run to its first row at or after 2000 steps."""
     sample = replay.sample_runs(shipped_archive(), per_kind=1, seed=0)

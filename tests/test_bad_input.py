@@ -8,6 +8,7 @@ from conftest import REPO, activated_env, copy_workflow
 from rlrepro.analysis.aggregate import main as aggregate_main
 from rlrepro.core import runstore
 from rlrepro.core.config import SCHEMA_PATH, ConfigError, iter_runs, load_config, merge, resolve_run, validate_config
+from rlrepro.core.layers import load_layered_config
 from rlrepro.epmd.algorithmic import AlgorithmicBudget, PolicyGradientConfig
 from rlrepro.epmd.continuous import ActorCriticConfig, ContinuousBudget
 from rlrepro.mirl.tabular import Budget, TabularConfig
@@ -97,7 +98,7 @@ def test_bad_config_names_the_key_and_what_is_allowed(smoke_config, patch, messa
                                    ("config.yaml", "paper.yaml", "mujoco_midscale.yaml")])
 def test_shipped_configs_are_valid(files):
     """No experiment of the shipped configs changes a field its algorithms set (nor any other problem)."""
-    validate_config(load_config(*(REPO / "config" / name for name in files)))
+    validate_config(load_layered_config(*(REPO / "config" / name for name in files)))
 
 
 def test_the_mid_scale_mujoco_set_narrows_paper_scale_to_hopper_below_scale():
@@ -105,7 +106,7 @@ def test_the_mid_scale_mujoco_set_narrows_paper_scale_to_hopper_below_scale():
     labelled below paper scale; its null drops paper.yaml's Humanoid budget, which would otherwise name an env
     the experiment no longer runs."""
     files = [REPO / "config" / name for name in ("config.yaml", "paper.yaml", "mujoco_midscale.yaml")]
-    config = load_config(*files)
+    config = load_layered_config(*files)
     assert "budget_by_env" in load_config(*files[:2])["experiments"]["epmd_mujoco"]
     assert config["experiments"]["epmd_mujoco"]["budget_by_env"] == {}
     runs = [r for r in iter_runs(config) if r["paper"] == "epmd" and r["algo"] in ("pmac", "sac", "td3", "ddpg")

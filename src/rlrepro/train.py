@@ -19,8 +19,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from rlrepro.core import fingerprint, paths, runstore
-from rlrepro.core.config import ConfigError, check_spec, load_config, resolve_run, validate_config
+from rlrepro.core.config import ConfigError, check_spec, resolve_run, validate_config
 from rlrepro.core.kinds import KINDS
+from rlrepro.core.layers import load_layered_config
 from rlrepro.core.loop import Diverged
 
 
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             missing = [k for k in ("config", "paper", "algo", "env", "seed") if getattr(args, k) is None]
             if missing:
                 parser.error(f"without --spec, give {', '.join('--' + m for m in missing)}")
-            config = load_config(*args.config)
+            config = load_layered_config(*args.config)
             validate_config(config)
             spec = resolve_run(config, args.paper, args.algo, args.env, args.seed)
         run_dir = args.run_dir or default_run_dir(spec)

@@ -11,8 +11,9 @@ from snakemake.exceptions import WorkflowError
 from rlrepro.archive.store import METRICS_XZ, Archive, ArchiveError, run_identity
 from rlrepro.core import fingerprint, paths, runstore
 from rlrepro.core.cluster import ClusterError, check_site
-from rlrepro.core.config import drop_removed_env_entries, find_experiment, iter_runs, resolve_run, validate_config
+from rlrepro.core.config import find_experiment, iter_runs, resolve_run, validate_config
 from rlrepro.core.kinds import KINDS
+from rlrepro.core.layers import drop_removed_env_entries
 
 drop_removed_env_entries(config)  # null entries of a layered file remove the base's
 validate_config(config)  # stops here, before any job, naming every bad key

@@ -32,8 +32,9 @@ from pathlib import Path
 import yaml
 
 from rlrepro.core import fingerprint, paths, runstore
-from rlrepro.core.config import ConfigError, load_config, resolve_run
+from rlrepro.core.config import ConfigError, resolve_run
 from rlrepro.core.kinds import KINDS
+from rlrepro.core.layers import load_layered_config
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -182,7 +183,7 @@ class Archive:
         """
         if not set_name.replace("-", "").replace("_", "").isalnum():
             raise ArchiveError(f"set name {set_name!r}: use letters, digits, '-' and '_'")
-        config = load_config(*config_files)
+        config = load_layered_config(*config_files)
         config_text = yaml.safe_dump(config, sort_keys=True)
         set_config = f"sets/{set_name}/{hashlib.sha256(config_text.encode()).hexdigest()[:12]}.yaml"
         accepted = []

@@ -52,24 +52,6 @@ def load_config(*paths: str | Path) -> dict:
         if not isinstance(data, dict):
             raise ConfigError(f"config file {path} must hold a mapping at the top level")
         config = merge(config, data)
-    return drop_removed_env_entries(config)
-
-
-BY_ENV_KEYS = ("budget_by_env", "agent_overrides_by_env")
-
-
-def drop_removed_env_entries(config: dict) -> dict:
-    """Remove, in place, every ``budget_by_env`` / ``agent_overrides_by_env`` entry set to null: how a
-    layered config file that narrows an experiment's envs drops the base file's exceptions for the others
-    (merging alone cannot delete a key). Returns ``config``."""
-    for exp in (config.get("experiments") or {}).values():
-        if not isinstance(exp, dict):
-            continue
-        for key in BY_ENV_KEYS:
-            entries = exp.get(key)
-            if isinstance(entries, dict):
-                for env in [env for env, value in entries.items() if value is None]:
-                    del entries[env]
     return config
 
 
