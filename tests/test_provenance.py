@@ -48,13 +48,17 @@ def runs() -> pd.DataFrame:
 # ------------------------------------------------------------------------------------ provenance
 
 
+def report_preamble() -> list[str]:
+    """report.tex's lines before its first \\input: the same class, packages and line-breaking settings."""
+    lines = (REPO_ROOT / "report" / "report.tex").read_text().splitlines()
+    return lines[:next(i for i, line in enumerate(lines) if line.startswith(r"\input{"))]
+
+
 def assert_compiles_without_overfull_boxes(folder: Path, body: list[str]) -> None:
-    """A document that inputs ``folder/provenance.tex`` and holds ``body`` compiles, with no box over 3 pt too wide."""
+    """A document with report.tex's preamble that inputs ``folder/provenance.tex`` and holds ``body`` compiles,
+    with no box over 3 pt too wide."""
     (folder / "doc.tex").write_text("\n".join([
-        r"\documentclass[11pt]{article}", r"\usepackage[T1]{fontenc}", r"\usepackage{lmodern}",
-        r"\usepackage[margin=2.2cm]{geometry}", r"\usepackage{booktabs,longtable,array,float}",
-        r"\usepackage[hidelinks]{hyperref}", r"\input{provenance}", r"\begin{document}", *body,
-        r"\end{document}", ""]))
+        *report_preamble(), r"\input{provenance}", r"\begin{document}", *body, r"\end{document}", ""]))
     result = subprocess.run(["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
                             cwd=folder, capture_output=True, text=True, timeout=120, check=False)
     log = (folder / "doc.log").read_text(errors="replace")
@@ -84,7 +88,7 @@ def test_provenance_counts_time_and_diverged_table(runs):
                                  wall_time_s=600.0, config_scale="default")])
     tex = pv.provenance_tex({"mirl": runs, "epmd": epmd, "other": None}, "0123456789ab", "0.1.0", "a" * 40 + "-dirty")
     assert r"\newcommand{\ReportConfigHash}{0123456789ab}" in tex
-    assert r"\newcommand{\ReportCommit}{aaaaaaaaaaaa-dirty}" in tex
+    assert r"\newcommand{\ReportCommit}{\texttt{aaaaaaaaaaaa\allowbreak{}-dirty}}" in tex
     assert r"\newcommand{\ReportScale}{default, smoke}" in tex
     assert r"\newcommand{\RunsBelowScale}{4 of 5}" in tex
     # mirl: 4 runs, 3 completed, 1 diverged, 3 below scale, 1800*3 + 1200 s = 1 h 50 min
@@ -380,3 +384,14 @@ def test_generated_latex_compiles(generated, tmp_path):
     names = re.findall(r"^\\newcommand\{(\\\w+)\}\{", generated.read_text(), flags=re.M)  # those without arguments
     (tmp_path / "provenance.tex").write_text(generated.read_text())
     assert_compiles_without_overfull_boxes(tmp_path, [name + "\n" for name in names])
+
+
+@pytest.mark.skipif(shutil.which("latexmk") is None, reason="latexmk not installed")
+def test_many_uncommitted_commits_wrap(tmp_path):
+    """Runs from several dirty checkouts: each '<hash>-dirty' in typewriter type, and the list still wraps."""
+    commit = ", ".join(f"{i}" * 40 + "-dirty" for i in range(6))
+    tex = pv.provenance_tex({}, "abcdef123456", "1.0.0", commit)
+    (tmp_path / "provenance.tex").write_text(tex)
+    names = re.findall(r"^\\newcommand\{(\\\w+)\}\{", tex, flags=re.M)
+    assert_compiles_without_overfull_boxes(tmp_path, [name + "\n" for name in names]
+                                           + [r"commit \ReportCommit" + "\n"])

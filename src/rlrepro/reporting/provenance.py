@@ -104,6 +104,17 @@ def short_commit(commit: str) -> str:
     return re.sub(r"\b([0-9a-f]{12})[0-9a-f]{28}\b", r"\1", commit)
 
 
+def commit_tex(commit: str) -> str:
+    """:func:`short_commit` as LaTeX that may wrap before '-dirty' (typewriter fonts do not break at hyphens)."""
+    return breakable_tex(short_commit(commit)).replace("-", ALLOW_BREAK + "-")
+
+
+def commits_tex(commits: str) -> str:
+    """Comma-separated commits, each in typewriter type, the separators not: their spaces stretch, so that a
+    list of long hashes still fits the line."""
+    return ", ".join(rf"\texttt{{{commit_tex(c)}}}" for c in commits.split(", "))
+
+
 def _column(runs: pd.DataFrame, name: str) -> pd.Series:
     """A runs.csv column, or an empty one where the table predates it."""
     return runs[name] if name in runs.columns else pd.Series([None] * len(runs), index=runs.index, dtype=object)
@@ -204,9 +215,8 @@ def origin_table(experiment: str, runs: pd.DataFrame) -> str:
         "cpu": cpu.astype(str), "scale": _scale(runs), "algo": runs.algo.astype(str)})
     rows = []
     for (origin, commit, model, scale), group in groups.groupby(["origin", "commit", "cpu", "scale"], sort=True):
-        commit_tex = breakable_tex(commit).replace("-", ALLOW_BREAK + "-")  # "<hash>-dirty" wraps before "-dirty"
-        rows.append([breakable_tex(origin), rf"\texttt{{{commit_tex}}}", breakable_tex(model), breakable_tex(scale),
-                     str(len(group)), breakable_tex(", ".join(dict.fromkeys(group.algo)))])
+        rows.append([breakable_tex(origin), rf"\texttt{{{commit_tex(commit)}}}", breakable_tex(model),
+                     breakable_tex(scale), str(len(group)), breakable_tex(", ".join(dict.fromkeys(group.algo)))])
     exp = rf"\texttt{{{breakable_tex(experiment)}}}"
     return _longtable(_columns(0.15, 0.14, 0.24, 0.15, 0.06, 0.26),
                       ["origin", "commit", "CPU", "scale", "runs", "algorithms"], rows,
@@ -319,13 +329,13 @@ def provenance_tex(runs_by_paper: dict[str, pd.DataFrame | None], config_hash: s
     total = _counts(runs)
     scales = ", ".join(distinct_values(_column(runs, "config_scale"))) or "no runs"
     out = [macro("ReportVersion", breakable_tex(package_version)),
-           macro("ReportCommit", breakable_tex(short_commit(commit))),
+           macro("ReportCommit", commits_tex(commit)),
            macro("ReportConfigHash", breakable_tex(config_hash)), macro("ReportScale", breakable_tex(scales)),
            macro("RunsBelowScale", f"{total['below']} of {total['runs']}")]
 
     body = [r"\paragraph{Code and configuration.}\leavevmode" + "\n" + _itemize([
         r"package \texttt{rlrepro} " + breakable_tex(package_version) + ", commit "  # one \texttt per commit:
-        + ", ".join(rf"\texttt{{{breakable_tex(c)}}}" for c in short_commit(commit).split(", ")),  # spaces stretch
+        + commits_tex(commit),
         r"configuration hash \texttt{" + breakable_tex(config_hash) + "} (SHA-256 of the resolved Snakemake "
         "configuration as JSON with sorted keys, first 12 hex digits)",
         f"configuration scale: {breakable_tex(scales)}; {total['below']} of {total['runs']} runs are below "
@@ -334,7 +344,7 @@ def provenance_tex(runs_by_paper: dict[str, pd.DataFrame | None], config_hash: s
         commits = distinct_values(_column(runs, "git_commit"))
         if len(commits) > 1:
             body.append("The runs come from several commits:\n"
-                        + _itemize([rf"\texttt{{{breakable_tex(short_commit(c))}}}" for c in commits]))
+                        + _itemize([rf"\texttt{{{commit_tex(c)}}}" for c in commits]))
         body.append(r"\paragraph{Software.} Package versions recorded by the runs:" + "\n"
                     + _itemize(_counted(runs, "versions")))
         body.append(r"\paragraph{Hardware.} Processors (host):" + "\n"
