@@ -334,8 +334,7 @@ def provenance_tex(runs_by_paper: dict[str, pd.DataFrame | None], config_hash: s
            macro("RunsBelowScale", f"{total['below']} of {total['runs']}")]
 
     body = [r"\paragraph{Code and configuration.}\leavevmode" + "\n" + _itemize([
-        r"package \texttt{rlrepro} " + breakable_tex(package_version) + ", commit "  # one \texttt per commit:
-        + commits_tex(commit),
+        r"package \texttt{rlrepro} " + breakable_tex(package_version) + ", commit " + commits_tex(commit),
         r"configuration hash \texttt{" + breakable_tex(config_hash) + "} (SHA-256 of the resolved Snakemake "
         "configuration as JSON with sorted keys, first 12 hex digits)",
         f"configuration scale: {breakable_tex(scales)}; {total['below']} of {total['runs']} runs are below "
